@@ -33,6 +33,10 @@ type subcommand struct {
 
 var subcommands = map[string]subcommand{}
 
+// subcommandFlags holds, per subcommand, a function defining its own flags
+// on the shared flag set (so `cms seed --posts 10` parses); set it in init.
+var subcommandFlags = map[string]func(fs *flag.FlagSet){}
+
 func register(name, summary string, run func(ctx context.Context, env *Env, args []string) error) {
 	if _, dup := subcommands[name]; dup {
 		panic("cms: duplicate subcommand " + name)
@@ -73,6 +77,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg Config
 	cfg.RegisterFlags(fs)
+	if define := subcommandFlags[args[0]]; define != nil {
+		define(fs)
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
