@@ -1,0 +1,81 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Advisory lock namespaces (the first key of PostgreSQL's two-key advisory
+// locks); the second key is a hash of the projection name.
+const (
+	// leaderLockClass: held by the one active runner of a projection.
+	leaderLockClass int32 = 0x50524a31 // "PRJ1"
+	// rebuildLockClass: held by a rebuild that wants to swap tables in; a
+	// runner that sees it taken yields leadership.
+	rebuildLockClass int32 = 0x50524a32 // "PRJ2"
+)
+
+// lockKey derives the advisory lock key of a projection name.
+func lockKey(name string) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return int32(h.Sum32())
+}
+
+// dedicatedConn takes a connection out of pool for good: session advisory
+// locks and LISTEN must stay on one connection that the pool never hands to
+// anyone else. Close it with closeConn.
+func dedicatedConn(ctx context.Context, pool *pgxpool.Pool, appName string) (*pgx.Conn, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire dedicated connection: %w", err)
+	}
+	conn := c.Hijack()
+	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", appName); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("set application name: %w", err)
+	}
+	return conn, nil
+}
+
+// closeConn closes a dedicated connection, which also releases its session
+// advisory locks.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// tryLock attempts a session advisory lock without waiting.
+func tryLock(ctx context.Context, conn *pgx.Conn, class, key int32) (bool, error) {
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", class, key).Scan(&ok); err != nil {
+		return false, fmt.Errorf("try advisory lock: %w", err)
+	}
+	return ok, nil
+}
+
+// unlock releases a session advisory lock.
+func unlock(ctx context.Context, conn *pgx.Conn, class, key int32) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", class, key); err != nil {
+		return fmt.Errorf("advisory unlock: %w", err)
+	}
+	return nil
+}
+
+// rebuildPending reports whether a rebuild of the projection holds (or is
+// queued for) the rebuild lock, probing it on conn.
+func rebuildPending(ctx context.Context, conn *pgx.Conn, key int32) (bool, error) {
+	ok, err := tryLock(ctx, conn, rebuildLockClass, key)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	return false, unlock(ctx, conn, rebuildLockClass, key)
+}
