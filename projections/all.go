@@ -1,0 +1,9 @@
+package projections
+
+// All returns the read-model projections the runtime runs, in a fresh
+// instance each call: posts_v1 (posts, tags), post_history_v1
+// (post_revisions, post_history), users_v1 (users) and audit_v1 (audit_log).
+// Their tables are created by postgres/migrations/0002_read_models.sql.
+func All() []Projection {
+	return []Projection{NewPosts(), NewHistory(), NewUsers(), NewAudit()}
+}
