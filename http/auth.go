@@ -1,0 +1,322 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/palimpsest-cms/palimpsest/domain"
+)
+
+// Cookie names of browser sessions.
+const (
+	accessCookie  = "palimpsest_access"
+	refreshCookie = "palimpsest_refresh"
+	csrfCookie    = "palimpsest_csrf"
+	// csrfHeader carries the double-submitted CSRF token.
+	csrfHeader = "X-CSRF-Token"
+	// csrfFormField carries it in HTML form posts.
+	csrfFormField = "_csrf"
+	// sessionHeader asks login/register/refresh for a cookie session.
+	sessionHeader = "X-Session"
+	// refreshCookiePath is the refresh cookie's path: the whole site, so the
+	// web UI's session middleware can renew expired access tokens (the
+	// cookie is HttpOnly and SameSite=Strict).
+	refreshCookiePath = "/"
+)
+
+// accessClaims are the claims of an access token.
+type accessClaims struct {
+	Role domain.Role `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// tokenIssuer signs and verifies HS256 access tokens.
+type tokenIssuer struct {
+	key      []byte
+	issuer   string
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+}
+
+// issue returns a signed access token for user and its expiry.
+func (t *tokenIssuer) issue(user *domain.User) (string, time.Time, error) {
+	now := t.now().UTC().Truncate(time.Second)
+	exp := now.Add(t.ttl)
+	claims := accessClaims{
+		Role: user.Role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.issuer,
+			Subject:   user.ID,
+			Audience:  jwt.ClaimStrings{t.audience},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ID:        uuid.NewString(),
+		},
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return signed, exp, nil
+}
+
+// verify parses and validates an access token: HS256 only, issuer,
+// audience, expiry and issued-at required, subject and a valid role present.
+func (t *tokenIssuer) verify(token string) (*accessClaims, error) {
+	var claims accessClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(t.issuer),
+		jwt.WithAudience(t.audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(5*time.Second),
+		jwt.WithTimeFunc(t.now),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("verify access token: %w", err)
+	}
+	if claims.Subject == "" || !claims.Role.Valid() {
+		return nil, errors.New("verify access token: missing subject or role")
+	}
+	return &claims, nil
+}
+
+// newRefreshToken returns a random refresh token and its SHA-256 hash.
+func newRefreshToken() (string, []byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("new refresh token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	return tok, hashToken(tok), nil
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// authInfo is what the authenticate middleware learned about the caller.
+type authInfo struct {
+	Actor  domain.Actor
+	Method string // "", "bearer" or "cookie"
+}
+
+const authKey = "palimpsest.auth"
+
+// authOf returns the caller's authentication (anonymous when none).
+func authOf(c *gin.Context) authInfo {
+	if v, ok := c.Get(authKey); ok {
+		if a, ok := v.(authInfo); ok {
+			return a
+		}
+	}
+	return authInfo{Actor: domain.Actor{Role: domain.RoleReader}}
+}
+
+// actorOf returns the caller as a domain actor.
+func actorOf(c *gin.Context) domain.Actor { return authOf(c).Actor }
+
+// authenticate reads a bearer token or the access cookie. A request without
+// credentials continues anonymously; a bad bearer token is a 401, a bad
+// cookie token is ignored (the request continues anonymously). The account
+// must still be active (checked through a short cache, Config.UserCacheTTL).
+// Cookie-authenticated unsafe requests must pass the CSRF check.
+func (s *Server) authenticate(c *gin.Context) {
+	var (
+		token  string
+		method string
+	)
+	if h := c.GetHeader("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
+			s.fail(c, errInvalidToken)
+			return
+		}
+		token, method = strings.TrimSpace(rest), "bearer"
+	} else if ck, err := c.Cookie(accessCookie); err == nil && ck != "" {
+		token, method = ck, "cookie"
+	}
+	if token == "" {
+		c.Next()
+		return
+	}
+	claims, err := s.tokens.verify(token)
+	if err != nil {
+		if method == "cookie" {
+			// A stale session cookie must not break public pages or the
+			// refresh endpoint: continue anonymously. Endpoints that need
+			// a user still answer 401.
+			c.Next()
+			return
+		}
+		s.fail(c, errInvalidToken)
+		return
+	}
+	user, err := s.users.get(c.Request.Context(), claims.Subject, s.cfg.Commands.LoadUser)
+	if err != nil {
+		if domain.KindOf(err) == domain.KindNotFound {
+			s.fail(c, errInvalidToken)
+			return
+		}
+		s.fail(c, fmt.Errorf("authenticate: load user: %w", err))
+		return
+	}
+	if user.Status != domain.UserStatusActive {
+		s.fail(c, domain.Errorf(domain.KindUnauthenticated, "account_deactivated", "this account is deactivated"))
+		return
+	}
+	if method == "cookie" && unsafeMethod(c.Request.Method) && !s.csrfOK(c) {
+		s.fail(c, errCSRF)
+		return
+	}
+	c.Set(authKey, authInfo{Actor: domain.Actor{ID: claims.Subject, Role: claims.Role}, Method: method})
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// csrfOK compares the csrf cookie with the X-CSRF-Token header (or the
+// _csrf form field) in constant time.
+func (s *Server) csrfOK(c *gin.Context) bool {
+	want, err := c.Cookie(csrfCookie)
+	if err != nil || want == "" {
+		return false
+	}
+	got := c.GetHeader(csrfHeader)
+	if got == "" && strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+		got = c.PostForm(csrfFormField)
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// requireSignedIn refuses anonymous callers with 401.
+func (s *Server) requireSignedIn(c *gin.Context) {
+	if actorOf(c).Anonymous() {
+		s.fail(c, errUnauthenticated)
+		return
+	}
+	c.Next()
+}
+
+// requireRole refuses anonymous callers (401) and callers whose role fails
+// allowed (403). Used only for read-side visibility; commands decide their
+// own authorization.
+func (s *Server) requireRole(allowed func(domain.Role) bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		a := actorOf(c)
+		if a.Anonymous() {
+			s.fail(c, errUnauthenticated)
+			return
+		}
+		if !allowed(a.Role) {
+			s.fail(c, errForbidden)
+			return
+		}
+		c.Next()
+	}
+}
+
+// setSessionCookies sets the browser session cookies: the access token
+// (HttpOnly, SameSite=Lax), the refresh token (HttpOnly, SameSite=Strict,
+// scoped to the auth endpoints) and a fresh CSRF token (readable by scripts
+// for double submission). It returns the CSRF token.
+func (s *Server) setSessionCookies(c *gin.Context, access string, accessExp time.Time, refresh string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("new csrf token: %w", err)
+	}
+	csrf := base64.RawURLEncoding.EncodeToString(b)
+	secure := s.cfg.SecureCookies || c.Request.TLS != nil
+	refreshAge := int(s.cfg.RefreshTTL / time.Second)
+	http.SetCookie(c.Writer, &http.Cookie{Name: accessCookie, Value: access, Path: "/", HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(time.Until(accessExp) / time.Second)})
+	http.SetCookie(c.Writer, &http.Cookie{Name: refreshCookie, Value: refresh, Path: refreshCookiePath, HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: refreshAge})
+	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/", Secure: secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: refreshAge})
+	return csrf, nil
+}
+
+// clearSessionCookies expires the session cookies.
+func (s *Server) clearSessionCookies(c *gin.Context) {
+	secure := s.cfg.SecureCookies || c.Request.TLS != nil
+	for _, ck := range []struct{ name, path string }{{accessCookie, "/"}, {refreshCookie, refreshCookiePath}, {csrfCookie, "/"}} {
+		http.SetCookie(c.Writer, &http.Cookie{Name: ck.name, Value: "", Path: ck.path, MaxAge: -1, HttpOnly: ck.name != csrfCookie,
+			Secure: secure, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// wantsCookieSession reports whether the client asked for a browser session.
+func wantsCookieSession(c *gin.Context) bool {
+	return strings.EqualFold(c.GetHeader(sessionHeader), "cookie")
+}
+
+// userCache caches the account state behind access tokens for a short TTL,
+// so a request costs no stream read while a deactivation still takes effect
+// within the TTL.
+type userCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]cachedUser
+}
+
+type cachedUser struct {
+	user *domain.User
+	at   time.Time
+}
+
+// maxCachedUsers bounds the cache; it is simply cleared when full.
+const maxCachedUsers = 10000
+
+func newUserCache(ttl time.Duration, now func() time.Time) *userCache {
+	return &userCache{ttl: ttl, now: now, m: make(map[string]cachedUser)}
+}
+
+func (u *userCache) get(ctx context.Context, id string, load func(context.Context, string) (*domain.User, error)) (*domain.User, error) {
+	now := u.now()
+	u.mu.Lock()
+	e, ok := u.m[id]
+	u.mu.Unlock()
+	if ok && now.Sub(e.at) < u.ttl {
+		return e.user, nil
+	}
+	user, err := load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	if len(u.m) >= maxCachedUsers {
+		clear(u.m)
+	}
+	u.m[id] = cachedUser{user: user, at: now}
+	u.mu.Unlock()
+	return user, nil
+}
+
+// forget drops a user from the cache (after this node changed the account).
+func (u *userCache) forget(id string) {
+	u.mu.Lock()
+	delete(u.m, id)
+	u.mu.Unlock()
+}

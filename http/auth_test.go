@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/palimpsest-cms/palimpsest/domain"
+)
+
+func TestAccessTokenAttacks(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	admin := e.register("admin")
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: admin.Access})
+
+	key := e.srv.tokens.key
+	claims := func() accessClaims {
+		now := time.Now()
+		return accessClaims{Role: domain.RoleAdmin, RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: "palimpsest", Subject: admin.ID, Audience: jwt.ClaimStrings{"palimpsest-api"},
+			ExpiresAt: jwt.NewNumericDate(now.Add(10 * time.Minute)), IssuedAt: jwt.NewNumericDate(now), ID: "x"}}
+	}
+	sign := func(m jwt.SigningMethod, k any, c accessClaims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(k)
+		if err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+		return s
+	}
+	tamper := func(tok string) string {
+		parts := strings.Split(tok, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		m["sub"] = "00000000-0000-0000-0000-000000000000"
+		raw, _ = json.Marshal(m)
+		parts[1] = base64.RawURLEncoding.EncodeToString(raw)
+		return strings.Join(parts, ".")
+	}
+	expired := claims()
+	expired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Minute))
+	expired.IssuedAt = jwt.NewNumericDate(time.Now().Add(-20 * time.Minute))
+	wrongAud := claims()
+	wrongAud.Audience = jwt.ClaimStrings{"someone-else"}
+	wrongIss := claims()
+	wrongIss.Issuer = "evil"
+	noExp := claims()
+	noExp.ExpiresAt = nil
+	badRole := claims()
+	badRole.Role = "superuser"
+	tests := []struct {
+		name, token string
+	}{
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims())},
+		{"wrong key", sign(jwt.SigningMethodHS256, []byte(strings.Repeat("k", 32)), claims())},
+		{"HS512 with the right key", sign(jwt.SigningMethodHS512, key, claims())},
+		{"tampered payload", tamper(admin.Access)},
+		{"expired", sign(jwt.SigningMethodHS256, key, expired)},
+		{"wrong audience", sign(jwt.SigningMethodHS256, key, wrongAud)},
+		{"wrong issuer", sign(jwt.SigningMethodHS256, key, wrongIss)},
+		{"no expiry", sign(jwt.SigningMethodHS256, key, noExp)},
+		{"unknown role", sign(jwt.SigningMethodHS256, key, badRole)},
+		{"garbage", "not.a.token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(req{Method: "GET", Path: "/api/v1/me", Token: tt.token})
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401; %s", r.Status, r.Body)
+			}
+			if p := r.problem(t); p.Code != "invalid_token" {
+				t.Fatalf("code %q", p.Code)
+			}
+		})
+	}
+	// The control: a correctly signed token with these claims works.
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: sign(jwt.SigningMethodHS256, key, claims())})
+	// A malformed Authorization scheme is refused too.
+	r := e.do(req{Method: "GET", Path: "/api/v1/me", Header: map[string]string{"Authorization": "Basic YTpi"}})
+	if r.Status != 401 {
+		t.Fatalf("basic auth: %d", r.Status)
+	}
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	admin := e.register("admin")
+	refresh := func(tok string) resp {
+		return e.do(req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": tok}})
+	}
+	r1 := refresh(admin.Refresh)
+	if r1.Status != 200 {
+		t.Fatalf("refresh: %d %s", r1.Status, r1.Body)
+	}
+	var s struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	r1.json(t, &s)
+	if s.RefreshToken == "" || s.RefreshToken == admin.Refresh || s.AccessToken == "" {
+		t.Fatalf("no new pair: %s", r1.Body)
+	}
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: s.AccessToken})
+	// Reusing the rotated token revokes the family.
+	r2 := refresh(admin.Refresh)
+	if r2.Status != 401 || r2.problem(t).Code != "refresh_token_reused" {
+		t.Fatalf("reuse: %d %s", r2.Status, r2.Body)
+	}
+	r3 := refresh(s.RefreshToken)
+	if r3.Status != 401 || r3.problem(t).Code != "invalid_refresh_token" {
+		t.Fatalf("successor after reuse: %d %s", r3.Status, r3.Body)
+	}
+	// The database holds only hashes.
+	var n int
+	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM auth_refresh_tokens WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, s.RefreshToken[:16]).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("plain token stored? n=%d err=%v", n, err)
+	}
+	// Logout revokes.
+	other := e.login("admin", testPassword)
+	e.must(204, req{Method: "POST", Path: "/api/v1/auth/logout", Token: other.Access, Body: map[string]any{"refresh_token": other.Refresh}})
+	if r := refresh(other.Refresh); r.Status != 401 {
+		t.Fatalf("refresh after logout: %d", r.Status)
+	}
+}
+
+func TestDeactivatedUserLockedOut(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.UserCacheTTL = time.Nanosecond })
+	admin := e.register("admin")
+	reader := e.register("reader")
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: reader.Access})
+	e.must(200, req{Method: "POST", Path: "/api/v1/users/" + reader.ID + "/deactivate", Token: admin.Access, Body: map[string]any{"reason": "spam"}})
+	checks := []struct {
+		name string
+		r    req
+	}{
+		{"access token", req{Method: "GET", Path: "/api/v1/me", Token: reader.Access}},
+		{"login", req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "reader", "password": testPassword}}},
+		{"refresh", req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": reader.Refresh}}},
+	}
+	for _, c := range checks {
+		if r := e.do(c.r); r.Status != 401 {
+			t.Errorf("%s: status %d, want 401; %s", c.name, r.Status, r.Body)
+		}
+	}
+	e.must(200, req{Method: "POST", Path: "/api/v1/users/" + reader.ID + "/reactivate", Token: admin.Access})
+	e.login("reader", testPassword)
+}
+
+func TestRoleChangeTakesEffectOnRefresh(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	admin := e.register("admin")
+	u := e.register("writer")
+	e.must(403, req{Method: "POST", Path: "/api/v1/posts", Token: u.Access, Body: map[string]any{"title": "a", "body": "b"}})
+	e.must(200, req{Method: "PUT", Path: "/api/v1/users/" + u.ID + "/role", Token: admin.Access, Body: map[string]any{"role": "author"}})
+	r := e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": u.Refresh}})
+	var s struct {
+		AccessToken string `json:"access_token"`
+		User        struct {
+			Role string `json:"role"`
+		} `json:"user"`
+	}
+	r.json(t, &s)
+	if s.User.Role != "author" {
+		t.Fatalf("role after refresh: %q", s.User.Role)
+	}
+	e.must(201, req{Method: "POST", Path: "/api/v1/posts", Token: s.AccessToken, Body: map[string]any{"title": "a", "body": "b"}})
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Login = LoginLimits{PerAccount: 3, PerIP: 5, Window: time.Hour} })
+	e.register("admin")
+	bad := req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "admin", "password": "wrong password!"}}
+	for i := 0; i < 3; i++ {
+		if r := e.do(bad); r.Status != 401 || r.problem(t).Code != "invalid_credentials" {
+			t.Fatalf("attempt %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	r := e.do(req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "ADMIN", "password": testPassword}})
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" || r.problem(t).Code != "rate_limited" {
+		t.Fatalf("after 3 failures: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	// Per IP: other accounts from the same address are limited after 5 failures in all.
+	for i := 0; i < 2; i++ {
+		e.must(401, req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "nobody", "password": "wrong password!"}})
+	}
+	e.must(429, req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "someone", "password": "wrong password!"}})
+}
+
+func TestCookieSessionNeedsCSRF(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.register("admin")
+	r := e.must(200, req{Method: "POST", Path: "/api/v1/auth/login", Header: map[string]string{"X-Session": "cookie"},
+		Body: map[string]any{"login": "admin", "password": testPassword}})
+	var s struct {
+		AccessToken string `json:"access_token"`
+		CSRFToken   string `json:"csrf_token"`
+	}
+	r.json(t, &s)
+	if s.AccessToken != "" || s.CSRFToken == "" {
+		t.Fatalf("cookie session body: %s", r.Body)
+	}
+	cookies := map[string]*http.Cookie{}
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		cookies[c.Name] = c
+	}
+	acc, ref, csrf := cookies[accessCookie], cookies[refreshCookie], cookies[csrfCookie]
+	if acc == nil || !acc.HttpOnly || acc.SameSite != http.SameSiteLaxMode || ref == nil || !ref.HttpOnly ||
+		ref.SameSite != http.SameSiteStrictMode || csrf == nil || csrf.HttpOnly || csrf.Value != s.CSRFToken {
+		t.Fatalf("cookies: %+v %+v %+v", acc, ref, csrf)
+	}
+	cookieHeader := accessCookie + "=" + acc.Value + "; " + csrfCookie + "=" + csrf.Value
+	post := func(h map[string]string) resp {
+		h["Cookie"] = cookieHeader
+		return e.do(req{Method: "POST", Path: "/api/v1/posts", Header: h, Body: map[string]any{"title": "Cookie post", "body": "b"}})
+	}
+	if got := post(map[string]string{}); got.Status != 403 || got.problem(t).Code != "csrf_failed" {
+		t.Fatalf("no csrf: %d %s", got.Status, got.Body)
+	}
+	if got := post(map[string]string{csrfHeader: "wrong"}); got.Status != 403 {
+		t.Fatalf("wrong csrf: %d %s", got.Status, got.Body)
+	}
+	if got := post(map[string]string{csrfHeader: s.CSRFToken}); got.Status != 201 {
+		t.Fatalf("with csrf: %d %s", got.Status, got.Body)
+	}
+	// A stale access cookie is ignored: public reads work, signed-in ones are 401.
+	stale := map[string]string{"Cookie": accessCookie + "=garbage"}
+	e.must(200, req{Method: "GET", Path: "/api/v1/tags", Header: stale})
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Header: stale})
+	// Safe requests with the cookie need no CSRF token.
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Header: map[string]string{"Cookie": cookieHeader}})
+	// Refresh from the cookie needs CSRF too.
+	refCookie := refreshCookie + "=" + ref.Value + "; " + csrfCookie + "=" + csrf.Value
+	e.must(403, req{Method: "POST", Path: "/api/v1/auth/refresh", Header: map[string]string{"Cookie": refCookie}})
+	e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Header: map[string]string{"Cookie": refCookie, csrfHeader: s.CSRFToken}})
+}
