@@ -43,6 +43,8 @@ type Post struct {
 	ArchivedFrom PostStatus
 	// DeletedFrom is the status the post had when it was last deleted.
 	DeletedFrom PostStatus
+	// FeatureImage is the post's feature image (see post_media.go).
+	FeatureImage FeatureImage
 
 	changeLog
 }
@@ -122,6 +124,8 @@ func (p *Post) Apply(e Event, at time.Time) {
 		if e.Status != StatusScheduled {
 			p.ScheduledFor = time.Time{}
 		}
+	default:
+		p.applyMedia(e)
 	}
 }
 

@@ -27,6 +27,8 @@ type User struct {
 	Version   uint64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Avatar is the profile picture (see user_media.go).
+	Avatar Avatar
 
 	changeLog
 }
@@ -80,6 +82,8 @@ func (u *User) Apply(e Event, at time.Time) {
 		u.Status = UserStatusDeactivated
 	case UserReactivated:
 		u.Status = UserStatusActive
+	default:
+		u.applyMedia(e)
 	}
 }
 
