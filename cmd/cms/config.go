@@ -29,6 +29,13 @@ type Config struct {
 	LogLevel slog.Level
 	// ShutdownTimeout bounds graceful shutdown. Env CMS_SHUTDOWN_TIMEOUT.
 	ShutdownTimeout time.Duration
+	// MediaDir holds uploaded media, content-addressed. Env CMS_MEDIA_DIR.
+	MediaDir string
+	// MediaMaxBytes limits one upload. Env CMS_MEDIA_MAX_BYTES.
+	MediaMaxBytes int64
+	// MediaMaxPixels limits width×height of an uploaded image, checked from
+	// its header before decoding. Env CMS_MEDIA_MAX_PIXELS.
+	MediaMaxPixels int64
 }
 
 // RegisterFlags defines the shared flags on fs, with defaults from the environment.
@@ -38,6 +45,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", envOr("CMS_ADDR", "127.0.0.1:8080"), "HTTP listen address (env CMS_ADDR)")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", envInt("CMS_MAX_EVENT_BYTES", 1<<20), "largest event payload+metadata in bytes (env CMS_MAX_EVENT_BYTES)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("CMS_SHUTDOWN_TIMEOUT", 15*time.Second), "graceful shutdown bound (env CMS_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.MediaDir, "media-dir", envOr("CMS_MEDIA_DIR", "./data/media"), "directory of uploaded media (env CMS_MEDIA_DIR)")
+	fs.Int64Var(&c.MediaMaxBytes, "media-max-bytes", int64(envInt("CMS_MEDIA_MAX_BYTES", 10<<20)), "largest upload in bytes (env CMS_MEDIA_MAX_BYTES)")
+	fs.Int64Var(&c.MediaMaxPixels, "media-max-pixels", int64(envInt("CMS_MEDIA_MAX_PIXELS", 40_000_000)), "largest image in pixels, checked before decoding (env CMS_MEDIA_MAX_PIXELS)")
 	c.LogLevel = slog.LevelInfo
 	if v := os.Getenv("CMS_LOG_LEVEL"); v != "" {
 		_ = c.LogLevel.UnmarshalText([]byte(v))
@@ -49,6 +59,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if c.DatabaseURL == "" {
 		return errors.New("database URL is empty (set DATABASE_URL or -database-url)")
+	}
+	if c.MediaMaxBytes <= 0 || c.MediaMaxPixels <= 0 {
+		return errors.New("media limits must be positive")
 	}
 	if c.MaxEventBytes <= 0 {
 		return errors.New("max event bytes must be positive")
