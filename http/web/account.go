@@ -1,0 +1,195 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/palimpsest-cms/palimpsest/commands"
+	"github.com/palimpsest-cms/palimpsest/domain"
+	"github.com/palimpsest-cms/palimpsest/eventstore"
+)
+
+// meta returns the command metadata of c: the actor and the request id.
+func (ui *UI) meta(c *gin.Context) commands.Meta {
+	id := c.GetHeader("X-Request-ID")
+	if id == "" || len(id) > 128 {
+		id = uuid.NewString()
+	}
+	return commands.Meta{Actor: actorOf(c), CorrelationID: id}
+}
+
+// wait blocks until the projections reached pos (bounded), so the next page
+// shows the change. A timeout only logs: the page may then lag.
+func (ui *UI) wait(ctx context.Context, pos eventstore.Position) {
+	if pos == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ui.cfg.WaitTimeout)
+	defer cancel()
+	if err := ui.cfg.Waiter.WaitFor(ctx, pos); err != nil {
+		ui.log.Warn("web: projections did not catch up", "position", pos, "err", err)
+	}
+}
+
+// safeNext returns next when it is a local path, else "/".
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (ui *UI) signInForm(c *gin.Context) {
+	p := ui.newPage(c, "Sign in")
+	p.Data["Next"] = safeNext(c.Query("next"))
+	ui.render(c, http.StatusOK, "signin", p)
+}
+
+func (ui *UI) signIn(c *gin.Context) {
+	login, password := strings.TrimSpace(c.PostForm("login")), c.PostForm("password")
+	next := safeNext(c.PostForm("next"))
+	user, err := ui.cfg.Commands.Authenticate(c.Request.Context(), login, password)
+	if err != nil {
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Kind != domain.KindUnauthenticated && de.Kind != domain.KindInvalid {
+			ui.fail(c, err)
+			return
+		}
+		p := ui.newPage(c, "Sign in")
+		p.Data["Next"] = next
+		p.Data["Login"] = login
+		p.Error = "Wrong username, email or password."
+		if de.Code == "account_deactivated" {
+			p.Error = "This account is deactivated."
+		}
+		ui.render(c, http.StatusUnauthorized, "signin", p)
+		return
+	}
+	if err := ui.cfg.Sessions.SignIn(c.Writer, c.Request, user); err != nil {
+		ui.fail(c, err)
+		return
+	}
+	ui.rotateCSRF(c)
+	redirect(c, next, "")
+}
+
+func (ui *UI) signUpForm(c *gin.Context) {
+	ui.render(c, http.StatusOK, "signup", ui.newPage(c, "Create an account"))
+}
+
+func (ui *UI) signUp(c *gin.Context) {
+	cmd := commands.RegisterUser{
+		Email: strings.TrimSpace(c.PostForm("email")), Username: strings.TrimSpace(c.PostForm("username")),
+		DisplayName: strings.TrimSpace(c.PostForm("display_name")), Password: c.PostForm("password"),
+	}
+	if cmd.DisplayName == "" {
+		cmd.DisplayName = cmd.Username
+	}
+	m := ui.meta(c)
+	m.Actor = domain.Actor{}
+	res, user, err := ui.cfg.Commands.RegisterUser(c.Request.Context(), m, cmd)
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			ui.fail(c, err)
+			return
+		}
+		p := ui.newPage(c, "Create an account")
+		p.Fields, _, _ = fieldErrors(err)
+		p.Error = msg
+		switch domain.CodeOf(err) {
+		case "email_taken":
+			p.Fields = map[string][]string{"email": {"This email is already registered."}}
+		case "username_taken":
+			p.Fields = map[string][]string{"username": {"This username is taken."}}
+		}
+		if cmd.DisplayName == cmd.Username {
+			cmd.DisplayName = ""
+		}
+		p.Data["Form"] = cmd
+		ui.render(c, statusOf(domain.KindOf(err)), "signup", p)
+		return
+	}
+	if err := ui.cfg.Sessions.SignIn(c.Writer, c.Request, user); err != nil {
+		ui.fail(c, err)
+		return
+	}
+	ui.rotateCSRF(c)
+	ui.wait(c.Request.Context(), res.Position)
+	redirect(c, "/profile", "welcome")
+}
+
+func (ui *UI) signOut(c *gin.Context) {
+	if err := ui.cfg.Sessions.SignOut(c.Writer, c.Request); err != nil {
+		ui.fail(c, err)
+		return
+	}
+	ui.rotateCSRF(c)
+	redirect(c, "/", "signedout")
+}
+
+func (ui *UI) profile(c *gin.Context) {
+	p := ui.newPage(c, "Your profile")
+	p.Avatar = ui.avatarURL(c.Request.Context(), p.User)
+	ui.render(c, http.StatusOK, "profile", p)
+}
+
+func (ui *UI) saveProfile(c *gin.Context) {
+	a := actorOf(c)
+	res, err := ui.cfg.Commands.UpdateProfile(c.Request.Context(), ui.meta(c), commands.UpdateProfile{
+		UserID: a.ID, DisplayName: strings.TrimSpace(c.PostForm("display_name")), Bio: strings.TrimSpace(c.PostForm("bio")),
+	})
+	if err != nil {
+		ui.profileError(c, err)
+		return
+	}
+	ui.wait(c.Request.Context(), res.Position)
+	msg := "profile"
+	if !res.Changed {
+		msg = "nochanges"
+	}
+	redirect(c, "/profile", msg)
+}
+
+func (ui *UI) changePassword(c *gin.Context) {
+	a := actorOf(c)
+	_, err := ui.cfg.Commands.ChangePassword(c.Request.Context(), ui.meta(c), commands.ChangePassword{
+		UserID: a.ID, CurrentPassword: c.PostForm("current_password"), NewPassword: c.PostForm("new_password"),
+	})
+	if err != nil {
+		ui.profileError(c, err)
+		return
+	}
+	// The session is bound to the old password: renew it.
+	user, err := ui.cfg.Commands.LoadUser(c.Request.Context(), a.ID)
+	if err == nil {
+		err = ui.cfg.Sessions.SignIn(c.Writer, c.Request, user)
+	}
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	redirect(c, "/profile", "password")
+}
+
+// profileError re-renders the profile page with err's message or fails.
+func (ui *UI) profileError(c *gin.Context, err error) {
+	msg, ok := userMessage(err)
+	if !ok {
+		ui.fail(c, err)
+		return
+	}
+	p := ui.newPage(c, "Your profile")
+	p.Fields, _, _ = fieldErrors(err)
+	if domain.CodeOf(err) == "wrong_password" && len(p.Fields) == 0 {
+		p.Fields = map[string][]string{"current_password": {"This is not your current password."}}
+	}
+	p.Error = msg
+	p.Avatar = ui.avatarURL(c.Request.Context(), p.User)
+	ui.render(c, statusOf(domain.KindOf(err)), "profile", p)
+}

@@ -1,0 +1,225 @@
+package web
+
+import (
+	"encoding/xml"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/palimpsest-cms/palimpsest/domain"
+	"github.com/palimpsest-cms/palimpsest/queries"
+)
+
+// listPage renders a public list of published posts.
+func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilter, extra map[string]any) {
+	f.Limit = ui.cfg.PageSize
+	f.Cursor = c.Query("cursor")
+	pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), f)
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	p := ui.newPage(c, title)
+	p.Data["Heading"] = heading
+	p.Data["Posts"] = pg.Items
+	if pg.NextCursor != nil {
+		q := c.Request.URL.Query()
+		q.Set("cursor", *pg.NextCursor)
+		p.Data["Next"] = c.Request.URL.Path + "?" + q.Encode()
+	}
+	p.Data["Paged"] = f.Cursor != ""
+	p.Q = f.Q
+	for k, v := range extra {
+		p.Data[k] = v
+	}
+	if tags, err := ui.cfg.Reader.ListTags(c.Request.Context()); err == nil {
+		if len(tags) > 20 {
+			tags = tags[:20]
+		}
+		p.Data["Tags"] = tags
+	}
+	ui.render(c, http.StatusOK, "home", p)
+}
+
+func (ui *UI) home(c *gin.Context) {
+	ui.listPage(c, "", "Latest posts", queries.PostFilter{}, nil)
+}
+
+func (ui *UI) tag(c *gin.Context) {
+	tag := c.Param("tag")
+	ui.listPage(c, "Tag: "+tag, "Posts tagged “"+tag+"”", queries.PostFilter{Tag: tag}, nil)
+}
+
+func (ui *UI) author(c *gin.Context) {
+	u, err := ui.cfg.Reader.GetUser(c.Request.Context(), c.Param("username"))
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	name := u.DisplayName
+	if name == "" {
+		name = u.Username
+	}
+	ui.listPage(c, name, "Posts by "+name, queries.PostFilter{Author: u.Username},
+		map[string]any{"Author": queries.UserRef{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}, "Bio": u.Bio})
+}
+
+func (ui *UI) search(c *gin.Context) {
+	q := strings.TrimSpace(c.Query("q"))
+	if q == "" {
+		p := ui.newPage(c, "Search")
+		p.Data["Heading"] = "Search"
+		p.Data["Search"] = true
+		ui.render(c, http.StatusOK, "home", p)
+		return
+	}
+	ui.listPage(c, "Search: "+q, "Results for “"+q+"”", queries.PostFilter{Q: q}, map[string]any{"Search": true, "Q": q})
+}
+
+// canSeePost reports whether actor may see p: published posts are public;
+// other statuses only to their author and to readers of everything.
+func canSeePost(a domain.Actor, status domain.PostStatus, authorID string) bool {
+	if status == domain.StatusPublished {
+		return true
+	}
+	if a.Anonymous() {
+		return false
+	}
+	return a.Role.CanReadAll() || (a.ID == authorID && status != domain.StatusDeleted)
+}
+
+func (ui *UI) post(c *gin.Context) {
+	post, err := ui.cfg.Reader.GetPost(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	actor := actorOf(c)
+	if !canSeePost(actor, post.Status, post.Author.ID) {
+		ui.renderError(c, http.StatusNotFound, "")
+		return
+	}
+	p := ui.newPage(c, post.Title)
+	p.Data["Post"] = post
+	// body_html was sanitized by the projection (goldmark + bluemonday).
+	p.Data["Body"] = template.HTML(post.BodyHTML) //nolint:gosec // sanitized on write
+	p.Data["CanEdit"] = actor.Role.CanEditAnyPost() || (actor.Role.CanWritePosts() && actor.ID == post.Author.ID)
+	p.Data["CanHistory"] = actor.Role.CanReadAll() || (!actor.Anonymous() && actor.ID == post.Author.ID)
+	ui.render(c, http.StatusOK, "post", p)
+}
+
+// rss is an RSS 2.0 document.
+type rss struct {
+	XMLName xml.Name   `xml:"rss"`
+	Version string     `xml:"version,attr"`
+	Atom    string     `xml:"xmlns:atom,attr"`
+	Channel rssChannel `xml:"channel"`
+}
+
+type rssChannel struct {
+	Title       string    `xml:"title"`
+	Link        string    `xml:"link"`
+	Description string    `xml:"description"`
+	Self        rssLink   `xml:"atom:link"`
+	LastBuild   string    `xml:"lastBuildDate,omitempty"`
+	Items       []rssItem `xml:"item"`
+}
+
+type rssLink struct {
+	Href string `xml:"href,attr"`
+	Rel  string `xml:"rel,attr"`
+	Type string `xml:"type,attr"`
+}
+
+type rssItem struct {
+	Title       string   `xml:"title"`
+	Link        string   `xml:"link"`
+	GUID        rssGUID  `xml:"guid"`
+	PubDate     string   `xml:"pubDate"`
+	Description string   `xml:"description"`
+	Categories  []string `xml:"category"`
+}
+
+type rssGUID struct {
+	IsPermaLink bool   `xml:"isPermaLink,attr"`
+	Value       string `xml:",chardata"`
+}
+
+// feed serves the latest published posts as RSS 2.0.
+func (ui *UI) feed(c *gin.Context) {
+	pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), queries.PostFilter{Limit: 20})
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	base := ui.cfg.BaseURL
+	doc := rss{Version: "2.0", Atom: "http://www.w3.org/2005/Atom", Channel: rssChannel{
+		Title: ui.cfg.SiteName, Link: base + "/", Description: "Latest posts on " + ui.cfg.SiteName,
+		Self: rssLink{Href: base + "/feed.xml", Rel: "self", Type: "application/rss+xml"},
+	}}
+	for i, s := range pg.Items {
+		at := s.UpdatedAt
+		if s.PublishedAt != nil {
+			at = *s.PublishedAt
+		}
+		if i == 0 {
+			doc.Channel.LastBuild = at.UTC().Format(time.RFC1123Z)
+		}
+		doc.Channel.Items = append(doc.Channel.Items, rssItem{
+			Title: s.Title, Link: base + "/posts/" + s.Slug, GUID: rssGUID{Value: "urn:uuid:" + s.ID},
+			PubDate: at.UTC().Format(time.RFC1123Z), Description: s.Excerpt, Categories: s.Tags,
+		})
+	}
+	out, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/rss+xml; charset=utf-8", append([]byte(xml.Header), out...))
+}
+
+type urlSet struct {
+	XMLName xml.Name     `xml:"urlset"`
+	XMLNS   string       `xml:"xmlns,attr"`
+	URLs    []sitemapURL `xml:"url"`
+}
+
+type sitemapURL struct {
+	Loc     string `xml:"loc"`
+	LastMod string `xml:"lastmod,omitempty"`
+}
+
+// maxSitemapURLs bounds one sitemap file (the protocol allows 50,000).
+const maxSitemapURLs = 50_000
+
+// sitemap lists the home page and every published post.
+func (ui *UI) sitemap(c *gin.Context) {
+	base := ui.cfg.BaseURL
+	set := urlSet{XMLNS: "http://www.sitemaps.org/schemas/sitemap/0.9", URLs: []sitemapURL{{Loc: base + "/"}}}
+	f := queries.PostFilter{Limit: queries.MaxLimit}
+	for len(set.URLs) < maxSitemapURLs {
+		pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), f)
+		if err != nil {
+			ui.fail(c, err)
+			return
+		}
+		for _, s := range pg.Items {
+			set.URLs = append(set.URLs, sitemapURL{Loc: base + "/posts/" + s.Slug, LastMod: s.UpdatedAt.UTC().Format("2006-01-02")})
+		}
+		if pg.NextCursor == nil {
+			break
+		}
+		f.Cursor = *pg.NextCursor
+	}
+	out, err := xml.MarshalIndent(set, "", "  ")
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/xml; charset=utf-8", append([]byte(xml.Header), out...))
+}
