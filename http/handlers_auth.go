@@ -27,6 +27,8 @@ type userDTO struct {
 	Status      domain.UserStatus `json:"status"`
 	Version     uint64            `json:"version"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// Avatar is the profile picture (GET /me and user changes; media.go).
+	Avatar *avatarDTO `json:"avatar,omitempty"`
 }
 
 func newUserDTO(u *domain.User) userDTO {
@@ -300,7 +302,9 @@ func (s *Server) getMe(c *gin.Context) {
 		return
 	}
 	c.Header("ETag", etag(u.Version))
-	c.JSON(http.StatusOK, newUserDTO(u))
+	dto := newUserDTO(u)
+	dto.Avatar = s.avatarOf(c.Request.Context(), u)
+	c.JSON(http.StatusOK, dto)
 }
 
 type patchMeRequest struct {
@@ -353,7 +357,9 @@ func (s *Server) writeUserChange(c *gin.Context, id string, res commands.Result)
 	}
 	c.Header("X-Event-Position", res.Position.String())
 	c.Header("ETag", etag(res.Version))
-	c.JSON(http.StatusOK, userChange{User: newUserDTO(u), Version: res.Version, Position: uint64(res.Position)})
+	dto := newUserDTO(u)
+	dto.Avatar = s.avatarOf(c.Request.Context(), u)
+	c.JSON(http.StatusOK, userChange{User: dto, Version: res.Version, Position: uint64(res.Position)})
 }
 
 type passwordRequest struct {

@@ -118,7 +118,12 @@ func (s *Server) listPosts(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page)
+	out, err := s.postPageWithMedia(c.Request.Context(), page)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // canSee reports whether actor may read a post in status written by authorID.
@@ -203,7 +208,12 @@ func (s *Server) getPost(c *gin.Context) {
 		return
 	}
 	c.Header("ETag", etag(p.Version))
-	c.JSON(http.StatusOK, p)
+	out, err := s.postWithMedia(c.Request.Context(), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) getPostAt(c *gin.Context, asOf *time.Time, version uint64, hasVersion bool) {
@@ -470,7 +480,12 @@ func (s *Server) listUsers(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page)
+	items, err := s.usersWithMedia(c.Request.Context(), page.Items)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, queries.Page[userJSON]{Items: items, NextCursor: page.NextCursor})
 }
 
 // getUser returns one account (GET /api/v1/users/{id}; admin, auditor).
@@ -484,5 +499,10 @@ func (s *Server) getUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, u)
+	out, err := s.usersWithMedia(c.Request.Context(), []queries.User{u})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out[0])
 }

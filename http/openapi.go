@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/palimpsest-cms/palimpsest/media"
 )
 
 // apiOp describes one operation for the OpenAPI document.
@@ -31,6 +33,14 @@ type apiOp struct {
 	Query []string
 	// Errors lists the problem statuses the operation documents.
 	Errors []int
+	// Upload marks multipart/form-data request bodies (Body names the schema).
+	Upload bool
+	// IfMatchOptional documents an If-Match that is checked only when sent.
+	IfMatchOptional bool
+	// More lists further success statuses with the same body as Status.
+	More map[int]string
+	// NoBody lists further statuses answered without a body (e.g. 304).
+	NoBody []int
 }
 
 // apiOps is the API surface; TestOpenAPIMatchesRoutes keeps it equal to
@@ -47,6 +57,7 @@ var apiOps = []apiOp{
 	{Method: "POST", Path: "/api/v1/auth/logout", Summary: "Revoke the session of a refresh token", Auth: "user", Body: "RefreshRequest", BodyOptional: true, Status: 204, Errors: []int{400, 401, 415, 422}},
 	{Method: "GET", Path: "/api/v1/me", Summary: "Own account", Auth: "user", Status: 200, Schema: "Me", Errors: []int{401}},
 	{Method: "PATCH", Path: "/api/v1/me", Summary: "Update own profile", Auth: "user", Body: "ProfileRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422}},
+	{Method: "PUT", Path: "/api/v1/me/avatar", Summary: "Upload own profile picture (multipart file; renditions at most 480×480)", Auth: "user", Body: "AvatarUpload", Upload: true, Status: 200, Schema: "AvatarChange", Errors: []int{400, 401, 403, 409, 413, 415, 422}},
 	{Method: "PUT", Path: "/api/v1/me/password", Summary: "Change own password (other sessions end)", Auth: "user", Body: "PasswordRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422}},
 	{Method: "GET", Path: "/api/v1/users", Summary: "List accounts (admin, auditor)", Auth: "user", MinPosition: true, Query: []string{"role", "status", "q", "limit", "cursor"}, Status: 200, Schema: "UserPage", Errors: []int{401, 403, 422, 503}},
 	{Method: "GET", Path: "/api/v1/users/{id}", Summary: "One account (admin, auditor)", Auth: "user", MinPosition: true, Status: 200, Schema: "User", Errors: []int{401, 403, 404, 503}},
@@ -66,6 +77,18 @@ var apiOps = []apiOp{
 	{Method: "POST", Path: "/api/v1/posts/{id}/archive", Summary: "Archive (editor, admin)", Auth: "user", IfMatch: true, Idempotent: true, Status: 200, Schema: "CommandResult", Errors: []int{401, 403, 404, 409, 428}},
 	{Method: "POST", Path: "/api/v1/posts/{id}/restore", Summary: "Undo delete or archive (editor, admin)", Auth: "user", IfMatch: true, Idempotent: true, Status: 200, Schema: "CommandResult", Errors: []int{401, 403, 404, 409, 428}},
 	{Method: "POST", Path: "/api/v1/posts/{id}/revert", Summary: "New revision equal to an old one", Auth: "user", Body: "RevertRequest", IfMatch: true, Idempotent: true, Status: 200, Schema: "CommandResult", Errors: []int{401, 403, 404, 409, 422, 428}},
+
+	{Method: "PUT", Path: "/api/v1/posts/{id}/feature-image", Summary: "Set (empty media_id: remove) the feature image (owner author, editor, admin)", Auth: "user", Body: "FeatureImageRequest", IfMatch: true, Status: 200, Schema: "CommandResult", Errors: []int{400, 401, 403, 404, 409, 415, 422, 428}},
+
+	{Method: "POST", Path: "/api/v1/media", Summary: "Upload an image (author+; multipart file, alt). 201 for new bytes; 200 with the existing item when the same bytes are already in the library", Auth: "user", Body: "MediaUpload", Upload: true, Status: 201, Schema: "Media",
+		More: map[int]string{200: "the same bytes are already in the library: the existing item"}, Errors: []int{400, 401, 403, 409, 413, 415, 422}},
+	{Method: "GET", Path: "/api/v1/media", Summary: "The media library, newest first (author+, auditor)", Auth: "user", MinPosition: true, Query: []string{"uploader", "type", "limit", "cursor"}, Status: 200, Schema: "MediaPage", Errors: []int{401, 403, 422, 503}},
+	{Method: "GET", Path: "/api/v1/media/{id}", Summary: "One media item, deleted ones included (author+, auditor)", Auth: "user", MinPosition: true, Status: 200, Schema: "Media", Errors: []int{401, 403, 404, 503}},
+	{Method: "PATCH", Path: "/api/v1/media/{id}", Summary: "Change the alt text (uploader, editor, admin)", Auth: "user", Body: "MediaAltRequest", IfMatch: true, Status: 200, Schema: "Media", Errors: []int{400, 401, 403, 404, 409, 415, 422, 428}},
+	{Method: "DELETE", Path: "/api/v1/media/{id}", Summary: "Remove from the library (editor, admin); 409 media_in_use while a published post uses it", Auth: "user", IfMatchOptional: true, Status: 200, Schema: "Media", Errors: []int{401, 403, 404, 409, 422}},
+	{Method: "GET", Path: "/media/{hash}/{file}", Summary: "A rendition, file = {rendition}.{ext} (thumb, w320, w640, w1280, small): immutable, ETag, Range; originals are never served", Status: 200, Schema: "image",
+		More: map[int]string{206: "a byte range"}, NoBody: []int{304}, Errors: []int{404, 416}},
+	{Method: "HEAD", Path: "/media/{hash}/{file}", Summary: "Headers of a rendition", Status: 200, NoBody: []int{304}, Errors: []int{404}},
 
 	{Method: "GET", Path: "/api/v1/posts", Summary: "List visible posts, newest first; q = full-text search", MinPosition: true, Query: []string{"tag", "author", "q", "status", "limit", "cursor"}, Status: 200, Schema: "PostPage", Errors: []int{401, 422, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}", Summary: "One post by id or slug; as_of or version: as it was then", MinPosition: true, Query: []string{"as_of", "version"}, Status: 200, Schema: "Post", Errors: []int{401, 404, 422, 503}},
@@ -117,13 +140,14 @@ var userRefSchema = obj([]string{"id", "username", "display_name"}, map[string]a
 func apiSchemas() map[string]any {
 	postFields := map[string]any{"id": str, "slug": str, "title": str, "excerpt": str, "tags": strs, "status": ref("PostStatus"),
 		"author": ref("UserRef"), "version": integer, "revision": integer, "created_at": dateTime, "updated_at": dateTime,
-		"published_at": dtNull, "scheduled_for": dtNull}
+		"published_at": dtNull, "scheduled_for": dtNull, "feature_image": ref("FeatureImage")}
 	full := map[string]any{"body": str, "body_html": str, "as_of": dateTime, "deleted_at": dtNull}
 	for k, v := range postFields {
 		full[k] = v
 	}
 	user := map[string]any{"id": str, "email": str, "username": str, "display_name": str, "bio": str, "role": ref("Role"),
-		"status": map[string]any{"type": "string", "enum": []string{"active", "deactivated"}}, "created_at": dateTime}
+		"status": map[string]any{"type": "string", "enum": []string{"active", "deactivated"}}, "created_at": dateTime,
+		"avatar": ref("Avatar")}
 	rawEvent := obj([]string{"id", "type", "version", "position", "recorded_at", "data", "metadata"}, map[string]any{"id": str, "stream_id": str, "type": str,
 		"version": integer, "position": integer, "recorded_at": dateTime, "data": anyObj, "metadata": anyObj})
 	return map[string]any{
@@ -198,6 +222,21 @@ func apiSchemas() map[string]any {
 			"state":      map[string]any{"type": "string", "enum": []string{"running", "idle", "failed", "stopped", "rebuilding"}},
 			"last_error": str, "failed_position": integer, "failed_at": dateTime, "events_applied": integer, "rebuilt_at": dateTime, "updated_at": dateTime}),
 		"ProjectionList": list("ProjectionStatus"),
+		"Rendition": obj([]string{"name", "width", "height", "type", "url"}, map[string]any{
+			"name": str, "width": integer, "height": integer, "type": str, "url": str}),
+		"Media": obj([]string{"id", "hash", "type", "size", "width", "height", "alt", "uploader", "version", "created_at", "renditions", "srcset"}, map[string]any{
+			"id": str, "hash": str, "type": str, "size": integer, "width": integer, "height": integer, "alt": str,
+			"uploader": ref("UserRef"), "version": integer, "created_at": dateTime, "deleted": boolean, "deleted_at": dtNull,
+			"renditions": arr(ref("Rendition")), "srcset": str, "position": integer}),
+		"MediaPage":           page("Media"),
+		"MediaUpload":         obj([]string{"file"}, map[string]any{"file": map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}, "alt": str}),
+		"AvatarUpload":        obj([]string{"file"}, map[string]any{"file": map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}}),
+		"MediaAltRequest":     obj([]string{"alt"}, map[string]any{"alt": str}),
+		"FeatureImageRequest": obj([]string{"media_id"}, map[string]any{"media_id": str, "alt": str}),
+		"Avatar":              obj([]string{"media_id", "url", "srcset"}, map[string]any{"media_id": str, "url": str, "srcset": str}),
+		"FeatureImage": obj([]string{"media_id", "alt", "url", "srcset", "width", "height"}, map[string]any{
+			"media_id": str, "alt": str, "url": str, "srcset": str, "width": integer, "height": integer}),
+		"AvatarChange": obj([]string{"user", "version", "position", "media"}, map[string]any{"user": ref("Me"), "version": integer, "position": integer, "media": ref("Media")}),
 	}
 }
 
@@ -216,9 +255,10 @@ var queryDocs = map[string]string{
 	"limit": "page size (default 20, max 100; /events: default 100, max 1000)", "cursor": "opaque cursor from next_cursor",
 	"tag": "exact tag", "author": "author's username", "q": "full-text query (web search syntax)", "status": "only this status",
 	"as_of": "RFC 3339 time: the post as it was then", "version": "stream version: the post after that event",
-	"from": "revision number", "to": "revision number", "actor": "actor id or username", "type": "event type",
+	"from": "revision number", "to": "revision number", "actor": "actor id or username", "type": "event type (/media: MIME type, e.g. image/png)",
 	"stream": "stream id, or a prefix ending in '-'", "since": "RFC 3339 time (inclusive)", "until": "RFC 3339 time (exclusive)",
 	"after": "log position: events strictly after it", "role": "only this role",
+	"uploader": "only this uploader's items (user id)",
 }
 
 // buildOpenAPI assembles the OpenAPI 3.1 document from apiOps.
@@ -242,7 +282,11 @@ func buildOpenAPI() map[string]any {
 		}
 		if op.IfMatch {
 			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": true, "schema": str,
-				"description": `the post's current version, quoted: "3"; missing → 428, stale → 409 with current_version`})
+				"description": `the resource's current version (its ETag), quoted: "3"; missing → 428, stale → 409 with current_version`})
+		}
+		if op.IfMatchOptional {
+			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": false, "schema": str,
+				"description": `optional: when sent, the current version (its ETag), quoted; stale → 409 with current_version`})
 		}
 		if op.Idempotent {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": str,
@@ -262,7 +306,11 @@ func buildOpenAPI() map[string]any {
 			o["security"] = []any{map[string]any{}, map[string]any{"bearerAuth": []string{}}, map[string]any{"cookieAuth": []string{}}}
 		}
 		if op.Body != "" {
-			o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": map[string]any{"application/json": map[string]any{"schema": ref(op.Body)}}}
+			ct := "application/json"
+			if op.Upload {
+				ct = "multipart/form-data"
+			}
+			o["requestBody"] = map[string]any{"required": !op.BodyOptional, "content": map[string]any{ct: map[string]any{"schema": ref(op.Body)}}}
 		}
 		resp := map[string]any{}
 		success := map[string]any{"description": http.StatusText(op.Status)}
@@ -272,10 +320,23 @@ func buildOpenAPI() map[string]any {
 			success["content"] = map[string]any{"text/plain": map[string]any{"schema": str}}
 		case "object":
 			success["content"] = map[string]any{"application/json": map[string]any{"schema": anyObj}}
+		case "image":
+			bin := map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}}
+			success["content"] = map[string]any{media.TypeJPEG: bin, media.TypePNG: bin, media.TypeGIF: bin, media.TypeWebP: bin}
 		default:
 			success["content"] = map[string]any{"application/json": map[string]any{"schema": ref(op.Schema)}}
 		}
 		resp[strconv.Itoa(op.Status)] = success
+		for st, desc := range op.More {
+			more := map[string]any{"description": desc}
+			if c, ok := success["content"]; ok {
+				more["content"] = c
+			}
+			resp[strconv.Itoa(st)] = more
+		}
+		for _, st := range op.NoBody {
+			resp[strconv.Itoa(st)] = map[string]any{"description": http.StatusText(st)}
+		}
 		errs := append([]int{}, op.Errors...)
 		if strings.HasPrefix(op.Path, "/api/") {
 			errs = append(errs, 500)

@@ -20,13 +20,16 @@ func (s *Server) routes() error {
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return err
 	}
-	e.Use(requestIDMiddleware, s.observe, s.recoverMiddleware, securityHeaders, s.corsMiddleware, s.limitBody)
+	e.Use(requestIDMiddleware, s.observe, s.recoverMiddleware, securityHeaders, s.corsMiddleware, s.limitRequestBody)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})))
+	// Media renditions are public and content-addressed (media.go).
+	e.GET("/media/:hash/:file", s.serveMedia)
+	e.HEAD("/media/:hash/:file", s.serveMedia)
 
 	v1 := e.Group("/api/v1", s.authenticate)
 	v1.GET("/openapi.json", s.openAPI)
@@ -45,6 +48,7 @@ func (s *Server) routes() error {
 	v1.GET("/me", signedIn, s.getMe)
 	v1.PATCH("/me", signedIn, s.patchMe)
 	v1.PUT("/me/password", signedIn, s.putPassword)
+	v1.PUT("/me/avatar", signedIn, s.putAvatar)
 	v1.GET("/users", auditors, s.listUsers)
 	v1.GET("/users/:id", auditors, s.getUser)
 	v1.PUT("/users/:id/role", signedIn, s.putRole)
@@ -63,6 +67,7 @@ func (s *Server) routes() error {
 	v1.POST("/posts/:id/archive", signedIn, idem, s.archivePost)
 	v1.POST("/posts/:id/restore", signedIn, idem, s.restorePost)
 	v1.POST("/posts/:id/revert", signedIn, idem, s.revertPost)
+	v1.PUT("/posts/:id/feature-image", signedIn, s.putFeatureImage)
 
 	v1.GET("/posts", s.listPosts)
 	v1.GET("/posts/:id", s.getPost)
@@ -72,6 +77,13 @@ func (s *Server) routes() error {
 	v1.GET("/posts/:id/history", signedIn, s.listHistory)
 	v1.GET("/posts/:id/events", auditors, s.postEvents)
 	v1.GET("/tags", s.listTags)
+
+	library := s.requireRole(canUseLibrary)
+	v1.POST("/media", library, s.uploadMedia)
+	v1.GET("/media", library, s.listMedia)
+	v1.GET("/media/:id", library, s.getMedia)
+	v1.PATCH("/media/:id", signedIn, s.patchMedia)
+	v1.DELETE("/media/:id", signedIn, s.deleteMedia)
 
 	v1.GET("/audit", auditors, s.listAudit)
 	v1.GET("/events", auditors, s.listEvents)

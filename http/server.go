@@ -38,7 +38,9 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
+	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
+	"github.com/palimpsest-cms/palimpsest/queries"
 )
 
 // Waiter blocks until the named projections have applied the global log up
@@ -54,10 +56,11 @@ type ReadModels struct {
 	History string // post_revisions, post_history
 	Users   string // users
 	Audit   string // audit_log
+	Media   string // media (the library)
 }
 
 // DefaultReadModels are the projection names of this build.
-var DefaultReadModels = ReadModels{Posts: "posts_v1", History: "post_history_v1", Users: "users_v1", Audit: "audit_v1"}
+var DefaultReadModels = ReadModels{Posts: "posts_v1", History: "post_history_v1", Users: "users_v1", Audit: "audit_v1", Media: "media_v1"}
 
 // LoginLimits bounds failed sign-ins. Limits are token buckets kept in
 // memory per node: with N nodes behind a load balancer an attacker gets at
@@ -127,6 +130,17 @@ type Config struct {
 	ReadModels ReadModels
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Blobs holds the media renditions served at
+	// /media/{hash}/{rendition}.{ext} (the store Commands' media
+	// configuration writes to). Nil answers those requests 404.
+	Blobs media.BlobStore
+	// Media reads the media library (default: Reader, when it implements
+	// queries.MediaFinder). Nil answers the library endpoints 503.
+	Media queries.MediaFinder
+	// MediaMaxBytes is the largest media upload in bytes (default
+	// media.DefaultMaxBytes); keep it equal to the commands' media limit.
+	// Upload bodies may exceed it by the multipart overhead only.
+	MediaMaxBytes int64
 }
 
 // Validate checks the configuration and fills defaults.
@@ -207,6 +221,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadModels == (ReadModels{}) {
 		c.ReadModels = DefaultReadModels
+	}
+	if c.ReadModels.Media == "" {
+		c.ReadModels.Media = DefaultReadModels.Media
+	}
+	if c.Media == nil {
+		if mf, ok := c.Reader.(queries.MediaFinder); ok {
+			c.Media = mf
+		}
+	}
+	if c.MediaMaxBytes == 0 {
+		c.MediaMaxBytes = media.DefaultMaxBytes
+	}
+	if c.MediaMaxBytes < 0 {
+		errs = append(errs, errors.New("media max bytes must be positive"))
 	}
 	if c.Now == nil {
 		c.Now = time.Now

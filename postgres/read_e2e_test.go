@@ -29,7 +29,8 @@ func TestReaderOverProjections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.Version == "0002_read_models" {
+		// The read models of projections.All().
+		if m.Version == "0002_read_models" || m.Version == "0004_media" || m.Version == "0005_feature_images" {
 			if _, err := pool.Exec(ctx, m.SQL); err != nil {
 				t.Fatal(err)
 			}

@@ -327,12 +327,13 @@ func fullLog(t *testing.T) []Event {
 	evs := mixedPostLog(t)
 	l := newEventLog(t)
 	l.pos = uint64(len(evs)) + 10
-	uid := uuid.NewString()
+	uid, mid := uuid.NewString(), uuid.NewString()
 	evs = append(evs,
 		l.add("username-ann", domain.Actor{ID: uid, Role: domain.RoleReader}, domain.ReservationClaimed{OwnerID: uid, Value: "ann"}),
 		l.add("user-"+uid, domain.Actor{ID: uid, Role: domain.RoleReader}, domain.UserRegistered{UserID: uid, Email: "a@b.c", Username: "ann", DisplayName: "Ann", PasswordHash: testHash, Role: domain.RoleReader}),
 		l.add("user-"+uid, editor, domain.UserRoleChanged{From: domain.RoleReader, To: domain.RoleAuthor}),
-		l.addRaw("media-"+uuid.NewString(), alice, "MediaUploaded", 1, []byte(`{}`)),
+		l.add("media-"+mid, alice, domain.MediaUploaded{MediaID: mid, Hash: strings.Repeat("ab", 32), Type: "image/png", Size: 10,
+			Width: 4, Height: 3, UploaderID: uid, Renditions: []domain.Rendition{{Name: "thumb", Width: 4, Height: 3, Type: "image/png", Size: 9}}}),
 	)
 	return evs
 }
@@ -341,7 +342,7 @@ func TestBatchedEqualsEager(t *testing.T) {
 	t.Parallel()
 	evs := fullLog(t)
 	keys := map[string]string{"posts": "x.id", "tags": "x.name", "post_revisions": "x.post_id, x.revision",
-		"post_history": "x.post_id, x.version", "users": "x.id", "audit_log": "x.position"}
+		"post_history": "x.post_id, x.version", "users": "x.id", "audit_log": "x.position", "media": "x.id", "media_post_usage": "x.post_id"}
 	sums := func(pool *pgxpool.Pool) map[string]string {
 		out := map[string]string{}
 		for table, key := range keys {

@@ -101,6 +101,11 @@ var (
 const sqlPostSlug = `UPDATE posts SET slug = $3, version = $4, updated_at = $5, last_position = $2
 WHERE id = $1 AND last_position < $2`
 
+// sqlPostFeature sets (or with an empty media id clears) the feature image.
+const sqlPostFeature = `UPDATE posts SET feature_media_id = NULLIF($5, '')::uuid, feature_hash = $6, feature_alt = $7,
+	version = $3, updated_at = $4, last_position = $2
+WHERE id = $1 AND last_position < $2`
+
 const sqlPostTouch = `UPDATE posts SET version = $3, updated_at = $4, last_position = $2
 WHERE id = $1 AND last_position < $2`
 
@@ -147,6 +152,8 @@ func (p *Posts) Apply(ctx context.Context, tx pgx.Tx, ev Event) error {
 		sql, args = sqlPostDeleted, statusArgs(id, pos, domain.StatusDeleted, ver, at, at)
 	case domain.PostRestored:
 		sql, args = sqlPostRestored, statusArgs(id, pos, restoredStatus(e), ver, nil, at)
+	case domain.PostFeatureImageSet:
+		sql, args = sqlPostFeature, []any{id, pos, ver, at, e.MediaID, e.Hash, e.Alt}
 	default:
 		// A post event this projection has no column for: keep version current.
 		sql, args = sqlPostTouch, []any{id, pos, ver, at}

@@ -34,6 +34,8 @@ type postState struct {
 
 	slug, status                  *string
 	published, scheduled, deleted optTime
+	// feature is the last feature image set in the batch, if any.
+	feature *domain.PostFeatureImageSet
 }
 
 // optTime is a timestamp column a batch may leave alone or set (to nil: NULL).
@@ -87,6 +89,8 @@ func (b *postsBatch) fold(id string, ev Event) {
 		st.status = strp(string(domain.StatusArchived))
 	case domain.PostDeleted:
 		st.status, st.deleted = strp(string(domain.StatusDeleted)), setTime(at)
+	case domain.PostFeatureImageSet:
+		st.feature = &e
 	case domain.PostRestored:
 		s := restoredStatus(e)
 		st.status, st.deleted = strp(string(s)), clearTime
@@ -159,6 +163,14 @@ const sqlPostsUpdateBulk = `WITH v AS (
 )
 INSERT INTO tags (name, count) SELECT t, d FROM delta
 ON CONFLICT (name) DO UPDATE SET count = tags.count + excluded.count`
+
+// sqlPostsFeatureBulk writes the feature images a batch set. It runs after
+// the update and insert statements, on the rows they left at the batch's
+// final position of each post (a post already past it is newer; the same
+// position again is a redelivery and gets the same values).
+const sqlPostsFeatureBulk = `UPDATE posts p SET feature_media_id = NULLIF(v.media_id, '')::uuid, feature_hash = v.hash, feature_alt = v.alt
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS v(id, position, media_id, hash, alt)
+WHERE p.id = v.id AND p.last_position = v.position`
 
 // BeginBatch implements Batcher.
 func (p *Posts) BeginBatch(_ context.Context, tx pgx.Tx) error {
@@ -240,6 +252,17 @@ func (p *Posts) FlushBatch(ctx context.Context, tx pgx.Tx) error {
 		}
 		ins.Queue(sqlPostsInsertBulk, dIDs, dSlugs, dTitles, dBodies, dHTML, dExcerpts, dTags, dStatus, dAuthors, dVers, dRevs,
 			dCreated, dUpdated, dPub, dSched, dDel, dPos)
+	}
+	var fIDs, fMedia, fHashes, fAlts []string
+	var fPos []int64
+	for _, id := range b.order {
+		if st := b.posts[id]; st.feature != nil {
+			fIDs, fPos = append(fIDs, id), append(fPos, st.pos)
+			fMedia, fHashes, fAlts = append(fMedia, st.feature.MediaID), append(fHashes, st.feature.Hash), append(fAlts, st.feature.Alt)
+		}
+	}
+	if len(fIDs) > 0 {
+		ins.Queue(sqlPostsFeatureBulk, fIDs, fPos, fMedia, fHashes, fAlts)
 	}
 	if err := tx.SendBatch(ctx, ins).Close(); err != nil {
 		return fmt.Errorf("posts projection: write %d posts of the batch: %w", n, err)

@@ -26,12 +26,16 @@ func newReadDB(t *testing.T) *pgxpool.Pool { return newReadDBB(t) }
 func newReadDBB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
-	sql, err := os.ReadFile("../postgres/migrations/0002_read_models.sql")
-	if err != nil {
-		t.Fatalf("read migration: %v", err)
-	}
-	if _, err := pool.Exec(context.Background(), string(sql)); err != nil {
-		t.Fatalf("apply migration: %v", err)
+	// The read models of All(): 0002, the media tables (0004) and the media
+	// columns of posts and users (0005).
+	for _, f := range []string{"0002_read_models.sql", "0004_media.sql", "0005_feature_images.sql"} {
+		sql, err := os.ReadFile("../postgres/migrations/" + f)
+		if err != nil {
+			t.Fatalf("read migration: %v", err)
+		}
+		if _, err := pool.Exec(context.Background(), string(sql)); err != nil {
+			t.Fatalf("apply migration %s: %v", f, err)
+		}
 	}
 	return pool
 }

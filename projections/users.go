@@ -51,6 +51,7 @@ var (
 	sqlUserTouch       = userUpdateSQL("")
 	sqlUserRole        = userUpdateSQL("role = $5")
 	sqlUserStatus      = userUpdateSQL("status = $5")
+	sqlUserAvatar      = userUpdateSQL("avatar_media_id = NULLIF($5, '')::uuid, avatar_hash = $6")
 	sqlUserDisplayName = `UPDATE users SET display_name = $5, bio = $6, version = $3, updated_at = $4, last_position = $2
 WHERE id = $1 AND last_position < $2`
 )
@@ -87,6 +88,9 @@ func (*Users) Apply(ctx context.Context, tx pgx.Tx, ev Event) error {
 	case domain.UserReactivated:
 		sql = sqlUserStatus
 		args = append(args, string(domain.UserStatusActive))
+	case domain.UserAvatarChanged:
+		sql = sqlUserAvatar
+		args = append(args, e.MediaID, e.Hash)
 	default: // UserPasswordChanged and anything newer: only the version moves.
 		sql = sqlUserTouch
 	}

@@ -75,7 +75,9 @@ func assertNoSecrets(t *testing.T, pool *pgxpool.Pool, secret string) {
 	ctx := context.Background()
 	var cols []string
 	rows, err := pool.Query(ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns
-		WHERE table_schema = 'public' AND (column_name ILIKE '%password%' OR column_name ILIKE '%hash%')`)
+		WHERE table_schema = 'public' AND (column_name ILIKE '%password%' OR column_name ILIKE '%hash%')
+		-- content addresses: the SHA-256 of public image bytes, not secrets
+		AND table_name || '.' || column_name NOT IN ('media.hash', 'posts.feature_hash', 'users.avatar_hash')`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := projections.NewRuntime(projections.Config{Pool: pool, Store: store, Projections: append(projections.All(), projections.NewMedia()),
+	rt, err := projections.NewRuntime(projections.Config{Pool: pool, Store: store, Projections: projections.All(),
 		BatchTimeout: 5 * time.Millisecond, LeaderRetryInterval: 100 * time.Millisecond, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
