@@ -30,6 +30,7 @@ type serveFlags struct {
 	corsOrigins                  string
 	secureCookies                bool
 	trustedProxies               string
+	baseURL                      string
 }
 
 var serveOpts serveFlags
@@ -42,6 +43,7 @@ func init() {
 		fs.BoolVar(&serveOpts.scheduler, "scheduler", true, "run the publishing scheduler (leader-elected)")
 		fs.StringVar(&serveOpts.corsOrigins, "cors-origins", os.Getenv("CMS_CORS_ORIGINS"), "comma-separated browser origins allowed to call the API (env CMS_CORS_ORIGINS)")
 		fs.BoolVar(&serveOpts.secureCookies, "secure-cookies", os.Getenv("CMS_SECURE_COOKIES") == "true", "mark cookies Secure even on plain HTTP, behind a TLS proxy (env CMS_SECURE_COOKIES)")
+		fs.StringVar(&serveOpts.baseURL, "base-url", os.Getenv("CMS_BASE_URL"), "absolute URL of the public site, for feeds and the sitemap (env CMS_BASE_URL)")
 		fs.StringVar(&serveOpts.trustedProxies, "trusted-proxies", os.Getenv("CMS_TRUSTED_PROXIES"), "comma-separated proxy addresses whose X-Forwarded-For is trusted (env CMS_TRUSTED_PROXIES)")
 	}
 }
@@ -89,7 +91,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mediaCfg, _, err := mediaConfig(env, pool)
+	mediaCfg, blobs, err := mediaConfig(env, pool)
 	if err != nil {
 		return err
 	}
@@ -140,11 +142,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			Logger:         env.Log,
 			Registry:       reg,
 			Gatherer:       reg,
+			Blobs:          blobs,
+			MediaMaxBytes:  mediaCfg.Limits.MaxBytes,
 		})
 		if err != nil {
 			return err
 		}
-		handler, err := withWebUI(env, api, cmds, pool, waiter, runtime)
+		handler, err := withWebUI(ctx, env, api, cmds, pool, waiter, runtime)
 		if err != nil {
 			return err
 		}

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 
+	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	httpapi "github.com/palimpsest-cms/palimpsest/http"
+	"github.com/palimpsest-cms/palimpsest/http/web"
 	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
 	"github.com/palimpsest-cms/palimpsest/projections"
@@ -28,7 +32,54 @@ func mediaConfig(env *Env, pool *pgxpool.Pool) (commands.MediaConfig, media.Blob
 	}, blobs, nil
 }
 
-// withWebUI is wired when the web UI lands (coordinator: temporary).
-func withWebUI(env *Env, api *httpapi.Server, cmds *commands.Handler, pool *pgxpool.Pool, waiter *projections.Waiter, rt *projections.Runtime) (http.Handler, error) {
-	return api.Handler(), nil
+// withWebUI puts the server-rendered site and admin UI next to the JSON API:
+// /api/…, /healthz, /readyz, /metrics and /media/… go to the API engine,
+// everything else to the UI engine. UI sessions are signed with their own
+// key, generated once and kept in the database like the JWT key, so every
+// node and every restart accepts the same cookies.
+func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *commands.Handler, pool *pgxpool.Pool, waiter *projections.Waiter, rt *projections.Runtime) (http.Handler, error) {
+	key, err := postgres.NewAuthStore(pool).SigningKey(ctx, "web-session", func() ([]byte, error) {
+		k := make([]byte, 32)
+		_, err := rand.Read(k)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web session key: %w", err)
+	}
+	sessions, err := web.NewCookieSessions(web.CookieSessionsConfig{Key: key, Users: cmds.LoadUser, Secure: serveOpts.secureCookies})
+	if err != nil {
+		return nil, err
+	}
+	baseURL := serveOpts.baseURL
+	if baseURL == "" {
+		baseURL = "http://" + env.Config.Addr
+	}
+	reader := postgres.NewReader(pool)
+	ui, err := web.New(web.Config{
+		Commands:         cmds,
+		Reader:           reader,
+		Media:            reader,
+		Waiter:           waiter,
+		Sessions:         sessions,
+		ProjectionStatus: rt.Status,
+		Logger:           env.Log,
+		BaseURL:          baseURL,
+		SecureCookies:    serveOpts.secureCookies,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	site := gin.New()
+	site.RedirectTrailingSlash = false
+	ui.Register(site)
+	site.NoRoute(ui.NotFound)
+
+	apiHandler := api.Handler()
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics", "/media/"} {
+		mux.Handle(p, apiHandler)
+	}
+	mux.Handle("/", site)
+	return mux, nil
 }
