@@ -16,8 +16,17 @@ import (
 	"github.com/palimpsest-cms/palimpsest/commands"
 )
 
-// screenshotDir is where the browser test saves its screenshots.
-const screenshotDir = "../../docs/screenshots"
+// screenshotDir is where the browser test saves its screenshots: the
+// directory in $SCREENSHOT_DIR (refresh the README's with
+// SCREENSHOT_DIR=$PWD/docs/screenshots go test -run TestBrowserEndToEnd ./http/web/),
+// else artifacts/screenshots under the system temp directory, so a test
+// run never dirties the work tree.
+func screenshotDir() string {
+	if d := os.Getenv("SCREENSHOT_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "palimpsest-artifacts", "screenshots")
+}
 
 // findChromium returns the Chromium binary: $CHROME_PATH or the first of
 // the usual names on $PATH.
@@ -153,12 +162,15 @@ func (b *browser) shot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+	dir := screenshotDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644); err != nil {
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+	b.t.Logf("screenshot %s", path)
 }
 
 func (b *browser) signIn(login, password string) {
