@@ -19,9 +19,9 @@ echo "== pgbench raw INSERT+COMMIT, 8 clients, ${SECS}s"
 pgbench -n -c 8 -j 2 -T "$SECS" -f bench/eventstore/raw_insert.sql "$DBURL" | grep -E 'tps|latency average'
 echo "== pgbench es_append (single-event append), 8 clients, ${SECS}s"
 pgbench -n -c 8 -j 2 -T "$SECS" -f bench/eventstore/es_append.sql "$DBURL" | grep -E 'tps|latency average'
-echo "== go: appends from 8 goroutines, catch-up of 100k events"
+echo "== go: appends from 8 goroutines (group commit, without gather delay, without group commit), catch-up of 100k events"
 go test -run '^$' -bench 'Append8Writers' -benchtime "${APPENDS:-10000}x" ./eventstore/postgres/
-go test -run '^$' -bench 'CatchUp100k' -benchtime 3x ./eventstore/postgres/
+go test -run '^$' -bench 'CatchUp100k|ReadAllPages100k' -benchtime 3x ./eventstore/postgres/
 echo "== go: live latency at ${RATE:-500} appends/s"
 go test -run '^$' -bench 'LiveLatency' -benchtime "${LIVE:-5000}x" ./eventstore/postgres/ -live-rate "${RATE:-500}"
 uptime

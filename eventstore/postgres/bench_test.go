@@ -30,11 +30,26 @@ var benchData = []byte(`{"post_id":"0b5e3c9e-7d1a-4c1e-9a51-3f0f0d0a1b2c","title
 var benchMeta = []byte(`{"actor_id":"7f1d7a4e-0000-4000-8000-000000000001","actor_role":"author","correlation_id":"req-1","occurred_at":"2026-01-01T00:00:00Z","schema":1}`)
 
 // BenchmarkAppend8Writers measures single-event appends to distinct new
-// streams (expected version NoStream) from 8 goroutines.
+// streams (expected version NoStream) from 8 goroutines, with group commit
+// (the default), with group commit but without the gather delay, and
+// without group commit (MaxBatchAppends 1: one transaction per append, the
+// baseline).
 func BenchmarkAppend8Writers(b *testing.B) {
-	s := openStore(b, postgres.Options{})
+	for _, bc := range []struct {
+		name string
+		opts postgres.Options
+	}{
+		{"GroupCommit", postgres.Options{}},
+		{"GroupCommitNoGather", postgres.Options{GatherDelay: -1}},
+		{"NoGroupCommit", postgres.Options{MaxBatchAppends: 1}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { appendWriters(b, bc.opts, 8) })
+	}
+}
+
+func appendWriters(b *testing.B, opts postgres.Options, writers int) {
+	s := openStore(b, opts)
 	ctx := context.Background()
-	const writers = 8
 	var next atomic.Int64
 	var failed atomic.Value
 	b.ResetTimer()
@@ -64,6 +79,7 @@ func BenchmarkAppend8Writers(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
+	b.ReportMetric(float64(b.N)/float64(max(s.Batches(), 1)), "appends/batch")
 }
 
 // seedEvents writes n events over 1,000 streams directly with SQL, which is
@@ -229,4 +245,43 @@ func liveLatency(b *testing.B, writer, reader eventstore.Store, rate int) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1), "max-ms")
+}
+
+// BenchmarkReadAllPages100k measures reading 100,000 stored events with
+// ReadAll in pages of 1,000, without a subscription: the database and
+// decoding cost alone, per iteration; with the store's row decoder and,
+// as the baseline, with pgx's generic Scan.
+func BenchmarkReadAllPages100k(b *testing.B) {
+	const n = 100_000
+	dsn := pgtest.NewDatabase(b)
+	seedEvents(b, dsn, n)
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, mode := range []string{"Decoder", "PgxScan"} {
+		b.Run(mode, func(b *testing.B) {
+			postgres.SetGenericScan(mode == "PgxScan")
+			defer postgres.SetGenericScan(false)
+			readAllPages(b, s, n)
+		})
+	}
+}
+
+func readAllPages(b *testing.B, s *postgres.Store, n int) {
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		var after eventstore.Position
+		for got := 0; got < n; {
+			page, err := s.ReadAll(context.Background(), eventstore.ReadAllOptions{After: after, Limit: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += len(page)
+			after = page[len(page)-1].Position
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
 }

@@ -64,6 +64,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"NegativeMaxEventBytes", postgres.Options{Options: eventstore.Options{MaxEventBytes: -1}}, true},
 		{"NegativePageSize", postgres.Options{PageSize: -1}, true},
 		{"NegativeSafetyInterval", postgres.Options{SafetyInterval: -time.Second}, true},
+		{"NegativeMaxBatchAppends", postgres.Options{MaxBatchAppends: -1}, true},
+		{"NegativeMaxBatchBytes", postgres.Options{MaxBatchBytes: -1}, true},
+		{"NoGroupCommitNoGather", postgres.Options{MaxBatchAppends: 1, GatherDelay: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,10 +3,13 @@
 // one PL/pgSQL function that appends in a single round trip.
 //
 // Global positions are dense (1, 2, 3, …) and become visible strictly in
-// order: every append takes the single es_head row lock after its stream
-// version check and holds it until commit, so a transaction that got a
-// lower position has always committed before one with a higher position
-// can. A subscriber reading "position > last" therefore never skips an
+// order: every append transaction takes the single es_head row lock after
+// its stream version checks and holds it until commit, so a transaction
+// that got a lower position has always committed before one with a higher
+// position can. Concurrent appends of one Store are group-committed: one
+// committer goroutine runs all pending appends in one transaction with one
+// commit flush (see batch.go); the store also runs ANALYZE on its tables in
+// the background as they grow (see analyze.go). A subscriber reading "position > last" therefore never skips an
 // event. Subscribers are woken by LISTEN/NOTIFY over one dedicated
 // connection per Store (and directly by appends of the same Store) and read
 // in pages; they never sleep-poll.
@@ -14,7 +17,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -25,7 +27,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/palimpsest-cms/palimpsest/eventstore"
@@ -59,6 +60,18 @@ type Options struct {
 	// SkipMigrate makes Open and New skip Migrate (the schema is managed
 	// elsewhere, e.g. by `cms migrate`).
 	SkipMigrate bool
+	// MaxBatchAppends caps how many appends one group commit takes; 0
+	// means DefaultMaxBatchAppends, 1 turns group commit off.
+	MaxBatchAppends int
+	// MaxBatchBytes caps the event bytes (data plus metadata) of one group
+	// commit, though the first append always fits; 0 means
+	// DefaultMaxBatchBytes.
+	MaxBatchBytes int
+	// GatherDelay is how long the committer waits, at most, for as many
+	// appends as its previous batch had before it starts the next batch
+	// (writers answered by one commit usually append again at once); 0
+	// means DefaultGatherDelay, negative means no waiting.
+	GatherDelay time.Duration
 }
 
 // Validate reports whether o is usable.
@@ -72,6 +85,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("eventstore/postgres: options: MaxConns %d is negative", o.MaxConns)
 	case o.SafetyInterval < 0:
 		return fmt.Errorf("eventstore/postgres: options: SafetyInterval %s is negative", o.SafetyInterval)
+	case o.MaxBatchAppends < 0:
+		return fmt.Errorf("eventstore/postgres: options: MaxBatchAppends %d is negative", o.MaxBatchAppends)
+	case o.MaxBatchBytes < 0:
+		return fmt.Errorf("eventstore/postgres: options: MaxBatchBytes %d is negative", o.MaxBatchBytes)
 	}
 	return nil
 }
@@ -83,6 +100,27 @@ func (o Options) pageSize() int {
 	return o.PageSize
 }
 
+func (o Options) maxBatchAppends() int {
+	if o.MaxBatchAppends == 0 {
+		return DefaultMaxBatchAppends
+	}
+	return o.MaxBatchAppends
+}
+
+func (o Options) maxBatchBytes() int {
+	if o.MaxBatchBytes == 0 {
+		return DefaultMaxBatchBytes
+	}
+	return o.MaxBatchBytes
+}
+
+func (o Options) gatherDelay() time.Duration {
+	if o.GatherDelay == 0 {
+		return DefaultGatherDelay
+	}
+	return o.GatherDelay
+}
+
 func (o Options) safetyInterval() time.Duration {
 	if o.SafetyInterval == 0 {
 		return DefaultSafetyInterval
@@ -92,17 +130,19 @@ func (o Options) safetyInterval() time.Duration {
 
 // Store is a PostgreSQL event store. It is safe for concurrent use.
 type Store struct {
-	pool     *pgxpool.Pool
-	ownsPool bool
-	opts     Options
-	listener *listener
-	notifier *notifier
+	pool      *pgxpool.Pool
+	ownsPool  bool
+	opts      Options
+	listener  *listener
+	notifier  *notifier
+	committer *committer
+	analyzer  *analyzer
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // subscription goroutines
+	wg        sync.WaitGroup // subscription and ANALYZE goroutines
 
 	mu   sync.Mutex
 	subs map[*subscription]struct{}
@@ -178,6 +218,8 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, ownsPool bool, dsn string
 	}
 	s.listener = l
 	s.notifier = startNotifier(s.ctx, pool)
+	s.analyzer = newAnalyzer(s.ctx, pool, &s.wg)
+	s.committer = startCommitter(s)
 	return s, nil
 }
 
@@ -185,9 +227,10 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, ownsPool bool, dsn string
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close ends all subscriptions (their Err reports eventstore.ErrClosed),
-// stops the listener and, if Open created the pool, closes it. Later calls
-// of other methods fail with eventstore.ErrClosed; Close itself may be
-// called again and returns nil.
+// lets the group commit in progress finish (appends still queued fail with
+// eventstore.ErrClosed, unwritten), stops the listener and, if Open created
+// the pool, closes it. Later calls of other methods fail with
+// eventstore.ErrClosed; Close itself may be called again and returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
@@ -196,6 +239,7 @@ func (s *Store) Close() error {
 			sub.cancel(eventstore.ErrClosed)
 		}
 		s.mu.Unlock()
+		s.committer.stop()
 		s.cancel()
 		s.listener.wait()
 		s.notifier.wait()
@@ -254,8 +298,15 @@ const (
 	statusIDConflict int16 = 3
 )
 
-// Append implements eventstore.Store. The whole append is one call of the
-// es_append function: one statement, one transaction, one round trip.
+// Append implements eventstore.Store. Appends are validated here and then
+// group-committed (see batch.go): the result is returned only after the
+// transaction that wrote the events has committed.
+//
+// Cancellation: if ctx ends while the append is still queued, Append
+// returns ctx's error and nothing is written. Once the committer has taken
+// the append into a batch it is sent to the database regardless of ctx, and
+// Append waits for and returns its real outcome, so a caller never has to
+// guess whether a cancelled append was written.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	op := "append to " + stream
 	if err := eventstore.ValidateStreamName(stream); err != nil {
@@ -267,55 +318,53 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := s.begin(ctx, op); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	kind, exp := expectedArgs(expected)
-	ids := make([]uuid.UUID, len(events))
-	types := make([]string, len(events))
-	data := make([][]byte, len(events))
-	meta := make([][]byte, len(events))
+	r := &appendRequest{
+		ctx:    ctx,
+		stream: stream,
+		ids:    make([]uuid.UUID, len(events)),
+		types:  make([]string, len(events)),
+		data:   make([][]byte, len(events)),
+		meta:   make([][]byte, len(events)),
+		done:   make(chan appendOutcome, 1),
+	}
+	r.kind, r.exp = expectedArgs(expected)
 	for i, e := range events {
 		// PostgreSQL's json type needs valid UTF-8 (encoding/json does not check it).
 		if !utf8.Valid(e.Data) || !utf8.Valid(e.Metadata) {
 			return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: %w: event %d is not valid UTF-8", op, eventstore.ErrInvalidEvent, i)
 		}
-		ids[i], types[i] = e.ID, e.Type
+		r.ids[i], r.types[i] = e.ID, e.Type
 		if len(e.Data) > 0 {
-			data[i] = e.Data
+			r.data[i] = e.Data
 		}
 		if len(e.Metadata) > 0 {
-			meta[i] = e.Metadata
+			r.meta[i] = e.Metadata
 		}
+		r.bytes += len(e.Data) + len(e.Metadata)
 	}
+	if err := s.committer.enqueue(r); err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: %w", op, err)
+	}
+	var o appendOutcome
+	select {
+	case o = <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
+			return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: %w", op, ctx.Err())
+		}
+		o = <-r.done // already sent: report what happened
+	}
+	return appendResult(op, stream, expected, o)
+}
 
-	var status int16
-	var version, position *int64
-	err := s.pool.QueryRow(ctx, "SELECT o_status, o_version, o_position FROM es_append($1, $2, $3, $4, $5, $6, $7)",
-		stream, kind, exp, ids, types, data, meta).Scan(&status, &version, &position)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" || ctx.Err() != nil {
-			return eventstore.AppendResult{}, s.opError(ctx, op, err)
-		}
-		// Unique violation: a concurrent append wrote some of these event
-		// IDs first. Decide with the committed state whether this append
-		// is an idempotent repeat of it.
-		err = s.pool.QueryRow(ctx, "SELECT o_status, o_version, o_position FROM es_existing($1, $2, $3, $4)",
-			stream, kind, exp, ids).Scan(&status, &version, &position)
-		if err != nil {
-			return eventstore.AppendResult{}, s.opError(ctx, op, err)
-		}
-		if status == statusAppended { // none exist after all: nothing was written
-			return eventstore.AppendResult{}, s.opError(ctx, op, pgErr)
-		}
+// appendResult turns an es_append outcome into Append's result.
+func appendResult(op, stream string, expected eventstore.ExpectedVersion, o appendOutcome) (eventstore.AppendResult, error) {
+	if o.err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: %w", op, o.err)
 	}
+	status, version, position := o.status, o.version, o.position
 	switch status {
-	case statusAppended:
-		if version == nil || position == nil {
-			return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: es_append returned no position", op)
-		}
-		s.wakeAll()
-		s.notifier.announce(uint64(*position))
-		return eventstore.AppendResult{NextVersion: uint64(*version), Position: eventstore.Position(*position)}, nil
-	case statusIdempotent:
+	case statusAppended, statusIdempotent:
 		if version == nil || position == nil {
 			return eventstore.AppendResult{}, fmt.Errorf("eventstore/postgres: %s: es_append returned no position", op)
 		}
@@ -471,15 +520,21 @@ func queryEvents(ctx context.Context, q querier, sizeHint int, sql string, args 
 	}
 	defer rows.Close()
 	events := make([]eventstore.RecordedEvent, 0, sizeHint)
+	var d eventDecoder
+	fast := !genericScan.Load() && d.usable(rows.FieldDescriptions())
 	for rows.Next() {
-		var (
-			e        eventstore.RecordedEvent
-			pos, ver int64
-		)
-		if err := rows.Scan(&pos, &e.ID, &e.StreamID, &ver, &e.Type, &e.Data, &e.Metadata, &e.RecordedAt); err != nil {
-			return nil, err
+		var e eventstore.RecordedEvent
+		if fast {
+			if err := d.decode(rows.RawValues(), &e); err != nil {
+				return nil, err
+			}
+		} else {
+			var pos, ver int64
+			if err := rows.Scan(&pos, &e.ID, &e.StreamID, &ver, &e.Type, &e.Data, &e.Metadata, &e.RecordedAt); err != nil {
+				return nil, err
+			}
+			e.Position, e.Version, e.RecordedAt = eventstore.Position(pos), uint64(ver), e.RecordedAt.UTC()
 		}
-		e.Position, e.Version, e.RecordedAt = eventstore.Position(pos), uint64(ver), e.RecordedAt.UTC()
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
