@@ -42,11 +42,17 @@ func dedicatedConn(ctx context.Context, pool *pgxpool.Pool, appName string) (*pg
 	return conn, nil
 }
 
-// closeConn closes a dedicated connection, which also releases its session
-// advisory locks.
+// closeConn releases a dedicated connection's session advisory locks and
+// closes it. Closing alone would release them too, but only once the server
+// backend has noticed the disconnect, a moment later; unlocking first makes
+// a graceful stop hand leadership over at once, and status reads agree with
+// it. A crashed process still releases its locks when its connection drops.
 func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	if !conn.IsClosed() {
+		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+	}
 	_ = conn.Close(ctx)
 }
 

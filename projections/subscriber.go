@@ -209,6 +209,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	s.cancels = append(s.cancels, cancel)
 	out := make(chan *message.Message)
 	r := &runner{s: s, p: p, key: lockKey(p.Name()), out: out, log: s.cfg.Logger.With("projection", p.Name()), wake: s.wakeups[topic]}
+	r.analyzer = newTableAnalyzer(s.cfg.Pool, p.Tables(), r.log, &s.wg)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -255,6 +256,8 @@ type runner struct {
 	out  chan<- *message.Message
 	log  *slog.Logger
 	wake chan struct{}
+	// analyzer keeps the projection's table statistics fresh.
+	analyzer *tableAnalyzer
 	// carefulUntil: batches starting at or below it run carefully (a
 	// savepoint per attempt, no Batcher bulk mode).
 	carefulUntil eventstore.Position
@@ -556,6 +559,7 @@ func (r *runner) batch(ctx context.Context, pos eventstore.Position, first event
 	}
 	committed = true
 	cfg.Metrics.observeBatch(r.p.Name(), applied, time.Since(start))
+	r.analyzer.add(ctx, applied)
 	return last, nil
 }
 

@@ -1,0 +1,100 @@
+package projections
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// analyzeMinEvents is the least number of applied events that triggers a
+// background ANALYZE of a projection's tables (see tableAnalyzer).
+const analyzeMinEvents = 1000
+
+// tableAnalyzer emulates autovacuum's autoanalyze for one projection's
+// tables, which matters when autovacuum is off (or slow to notice a big
+// catch-up): read queries planned on stale statistics can be an order of
+// magnitude slower (DESIGN.md §6). It counts the events the projection
+// applied since its last ANALYZE and, once they exceed max(1000, 10% of the
+// tables' row estimate), runs ANALYZE on the tables in the background,
+// after the batch committed and outside its transaction: at most one at a
+// time per projection, never blocking a batch. Failures are logged and
+// retried at the next threshold.
+type tableAnalyzer struct {
+	pool   *pgxpool.Pool
+	tables []string
+	log    *slog.Logger
+	wg     *sync.WaitGroup // the Subscriber's goroutines
+
+	pending  atomic.Int64 // events applied since the last ANALYZE started
+	estimate atomic.Int64 // the tables' row estimate; -1 until read
+	running  atomic.Bool
+	runs     atomic.Int64 // completed ANALYZE runs
+}
+
+func newTableAnalyzer(pool *pgxpool.Pool, tables []string, log *slog.Logger, wg *sync.WaitGroup) *tableAnalyzer {
+	a := &tableAnalyzer{pool: pool, tables: tables, log: log, wg: wg}
+	a.estimate.Store(-1)
+	return a
+}
+
+// threshold is the number of applied events that triggers an ANALYZE.
+func (a *tableAnalyzer) threshold() int64 {
+	return max(analyzeMinEvents, a.estimate.Load()/10)
+}
+
+// add records n applied (committed) events and starts an ANALYZE when they
+// pass the threshold and none is running. ctx bounds the ANALYZE. The caller
+// must itself be counted in wg (a runner goroutine), so the WaitGroup never
+// grows from zero while Close waits.
+func (a *tableAnalyzer) add(ctx context.Context, n int) {
+	if len(a.tables) == 0 || n <= 0 {
+		return
+	}
+	if a.pending.Add(int64(n)) <= a.threshold() || !a.running.CompareAndSwap(false, true) {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer a.running.Store(false)
+		if a.estimate.Load() < 0 {
+			// First time: the threshold depends on the tables' size.
+			a.readEstimate(ctx)
+			if a.pending.Load() <= a.threshold() {
+				return
+			}
+		}
+		counted := a.pending.Load()
+		idents := make([]string, len(a.tables))
+		for i, t := range a.tables {
+			idents[i] = pgx.Identifier{t}.Sanitize()
+		}
+		_, err := a.pool.Exec(ctx, "ANALYZE "+strings.Join(idents, ", "))
+		a.pending.Add(-counted)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("analyze projection tables", "tables", a.tables, "err", err)
+			}
+			return
+		}
+		a.readEstimate(ctx)
+		a.runs.Add(1)
+		a.log.Debug("analyzed projection tables", "tables", a.tables, "events", counted)
+	}()
+}
+
+// readEstimate loads the sum of the tables' row estimates (never analyzed
+// counts as 0).
+func (a *tableAnalyzer) readEstimate(ctx context.Context) {
+	var est float64
+	err := a.pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8
+		FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))`, a.tables).Scan(&est)
+	if err == nil {
+		a.estimate.Store(int64(est))
+	}
+}
