@@ -93,15 +93,26 @@ type registerRequest struct {
 }
 
 // register creates an account and signs it in (POST /api/v1/auth/register).
+// Registrations are rate limited per client IP: each one hashes a password
+// and appends events. Requests refused by validation, before any hashing,
+// give their reservation back.
 func (s *Server) register(c *gin.Context) {
 	var req registerRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		s.fail(c, err)
 		return
 	}
+	ip := c.ClientIP()
+	if ok, d := s.limiter.AllowRegistration(ip); !ok {
+		s.rateLimited(c, d, "too many registrations from this address; retry later")
+		return
+	}
 	res, user, err := s.cfg.Commands.RegisterUser(c.Request.Context(), s.meta(c), commands.RegisterUser{
 		Email: req.Email, Username: req.Username, Password: req.Password, DisplayName: req.DisplayName})
 	if err != nil {
+		if domain.KindOf(err) == domain.KindInvalid {
+			s.limiter.RegistrationAborted(ip)
+		}
 		s.fail(c, err)
 		return
 	}
@@ -115,7 +126,9 @@ type loginRequest struct {
 }
 
 // login signs in with email or username and password (POST
-// /api/v1/auth/login). Failures are rate limited per account and per IP.
+// /api/v1/auth/login). Failures are rate limited per account and per IP;
+// every attempt reserves its place before the password is checked, so
+// concurrent guesses cannot overrun the budget.
 func (s *Server) login(c *gin.Context) {
 	var req loginRequest
 	if err := decodeJSON(c, &req, false); err != nil {
@@ -123,21 +136,21 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	ip := c.ClientIP()
-	if d := s.limiter.wait(req.Login, ip); d > 0 {
-		secs := int((d + time.Second - 1) / time.Second)
-		c.Header("Retry-After", strconv.Itoa(secs))
-		s.fail(c, domain.Errorf(domain.KindRateLimited, "rate_limited", "too many failed sign-ins; retry later"))
+	if ok, d := s.limiter.AllowLogin(req.Login, ip); !ok {
+		s.rateLimited(c, d, "too many failed sign-ins; retry later")
 		return
 	}
 	user, err := s.cfg.Commands.Authenticate(c.Request.Context(), req.Login, req.Password)
 	if err != nil {
 		if domain.KindOf(err) == domain.KindUnauthenticated {
-			s.limiter.fail(req.Login, ip)
+			s.limiter.LoginFailed(req.Login, ip)
+		} else {
+			s.limiter.LoginAborted(req.Login, ip)
 		}
 		s.fail(c, err)
 		return
 	}
-	s.limiter.succeed(req.Login)
+	s.limiter.LoginSucceeded(req.Login, ip)
 	s.startSession(c, http.StatusOK, user, wantsCookieSession(c), nil)
 }
 

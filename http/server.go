@@ -14,7 +14,9 @@
 //     rotated on every use; presenting a used one revokes its whole family.
 //     Password changes and deactivation revoke all of a user's tokens.
 //   - Failed sign-ins are limited by in-memory token buckets per account and
-//     per client IP (per node; N nodes allow N times the budget).
+//     per client IP, registrations per client IP (package ratelimit; per
+//     node, N nodes allow N times the budget). The web UI shares the buckets
+//     when given the same Limiter.
 //   - Browser sessions (request header "X-Session: cookie") get HttpOnly
 //     cookies and a double-submit CSRF token; bodies are JSON only, so
 //     cross-site form posts are refused (415) before any CSRF check.
@@ -38,6 +40,7 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
 	"github.com/palimpsest-cms/palimpsest/queries"
@@ -56,23 +59,17 @@ type ReadModels struct {
 	History string // post_revisions, post_history
 	Users   string // users
 	Audit   string // audit_log
-	Media   string // media (the library)
+	Media   string // media: the library, and the renditions of feature images and avatars that post and user responses include
 }
 
 // DefaultReadModels are the projection names of this build.
 var DefaultReadModels = ReadModels{Posts: "posts_v1", History: "post_history_v1", Users: "users_v1", Audit: "audit_v1", Media: "media_v1"}
 
-// LoginLimits bounds failed sign-ins. Limits are token buckets kept in
-// memory per node: with N nodes behind a load balancer an attacker gets at
-// most N times the budget.
-type LoginLimits struct {
-	// PerAccount failures allowed per Window for one login name (default 10).
-	PerAccount int
-	// PerIP failures allowed per Window from one client IP (default 50).
-	PerIP int
-	// Window is the refill period of the buckets (default 15 minutes).
-	Window time.Duration
-}
+// LoginLimits bounds failed sign-ins (per account and per client IP) and
+// registrations (per client IP). Limits are token buckets kept in memory per
+// node: with N nodes behind a load balancer an attacker gets at most N times
+// the budget. See ratelimit.Limits for the fields and their defaults.
+type LoginLimits = ratelimit.Limits
 
 // Config configures the HTTP server.
 type Config struct {
@@ -124,8 +121,13 @@ type Config struct {
 	// TrustedProxies are the proxy addresses whose X-Forwarded-For is
 	// believed for client IPs (rate limiting, logs); empty trusts none.
 	TrustedProxies []string
-	// Login limits failed sign-ins.
+	// Login limits failed sign-ins and registrations; ignored when Limiter
+	// is set.
 	Login LoginLimits
+	// Limiter counts failed sign-ins and registrations. Share one per
+	// process with the web UI (web.Config.Limiter) so both draw on the same
+	// budgets. Nil means a limiter of its own built from Login.
+	Limiter *ratelimit.Limiter
 	// ReadModels names the projections waited for (default DefaultReadModels).
 	ReadModels ReadModels
 	// Now is the clock (default time.Now).
@@ -207,17 +209,10 @@ func (c *Config) Validate() error {
 			c.Gatherer = prometheus.DefaultGatherer
 		}
 	}
-	if c.Login.PerAccount == 0 {
-		c.Login.PerAccount = 10
-	}
-	if c.Login.PerIP == 0 {
-		c.Login.PerIP = 50
-	}
-	if c.Login.Window == 0 {
-		c.Login.Window = 15 * time.Minute
-	}
-	if c.Login.PerAccount < 0 || c.Login.PerIP < 0 || c.Login.Window < 0 {
-		errs = append(errs, errors.New("login limits must be positive"))
+	if c.Limiter == nil {
+		if err := c.Login.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ReadModels == (ReadModels{}) {
 		c.ReadModels = DefaultReadModels
@@ -257,7 +252,7 @@ type Server struct {
 	engine  *gin.Engine
 	auth    *postgres.AuthStore
 	tokens  *tokenIssuer
-	limiter *loginLimiter
+	limiter *ratelimit.Limiter
 	users   *userCache
 	metrics *httpMetrics
 	cors    map[string]bool
@@ -275,12 +270,19 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		auth:    postgres.NewAuthStore(cfg.Pool),
-		limiter: newLoginLimiter(cfg.Login, cfg.Now),
+		limiter: cfg.Limiter,
 		users:   newUserCache(cfg.UserCacheTTL, cfg.Now),
 		cors:    make(map[string]bool, len(cfg.CORSOrigins)),
 	}
 	for _, o := range cfg.CORSOrigins {
 		s.cors[o] = true
+	}
+	if s.limiter == nil {
+		l, err := ratelimit.New(cfg.Login, cfg.Now)
+		if err != nil {
+			return nil, fmt.Errorf("new http server: %w", err)
+		}
+		s.limiter = l
 	}
 	key := cfg.JWTSecret
 	if len(key) == 0 {

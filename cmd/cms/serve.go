@@ -19,6 +19,7 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	httpapi "github.com/palimpsest-cms/palimpsest/http"
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/postgres"
 	"github.com/palimpsest-cms/palimpsest/projections"
 	"github.com/palimpsest-cms/palimpsest/scheduler"
@@ -128,6 +129,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if o.http {
 		waiter := projections.NewWaiter(pool, env.Log)
 		defer waiter.Close()
+		// One limiter for the API and the UI: sign-in failures and sign-ups
+		// draw on the same budgets whichever door they use.
+		limiter, err := ratelimit.New(ratelimit.Limits{}, nil)
+		if err != nil {
+			return err
+		}
 		api, err := httpapi.New(httpapi.Config{
 			Commands:       cmds,
 			Reader:         postgres.NewReader(pool),
@@ -144,11 +151,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			Gatherer:       reg,
 			Blobs:          blobs,
 			MediaMaxBytes:  mediaCfg.Limits.MaxBytes,
+			Limiter:        limiter,
 		})
 		if err != nil {
 			return err
 		}
-		handler, err := withWebUI(ctx, env, api, cmds, pool, waiter, runtime)
+		handler, err := withWebUI(ctx, env, api, cmds, pool, waiter, runtime, limiter)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	httpapi "github.com/palimpsest-cms/palimpsest/http"
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/http/web"
 	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
@@ -36,8 +37,9 @@ func mediaConfig(env *Env, pool *pgxpool.Pool) (commands.MediaConfig, media.Blob
 // /api/…, /healthz, /readyz, /metrics and /media/… go to the API engine,
 // everything else to the UI engine. UI sessions are signed with their own
 // key, generated once and kept in the database like the JWT key, so every
-// node and every restart accepts the same cookies.
-func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *commands.Handler, pool *pgxpool.Pool, waiter *projections.Waiter, rt *projections.Runtime) (http.Handler, error) {
+// node and every restart accepts the same cookies. limiter is the API's, so
+// sign-in failures and sign-ups share their budgets across both.
+func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *commands.Handler, pool *pgxpool.Pool, waiter *projections.Waiter, rt *projections.Runtime, limiter *ratelimit.Limiter) (http.Handler, error) {
 	key, err := postgres.NewAuthStore(pool).SigningKey(ctx, "web-session", func() ([]byte, error) {
 		k := make([]byte, 32)
 		_, err := rand.Read(k)
@@ -65,6 +67,7 @@ func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *command
 		Logger:           env.Log,
 		BaseURL:          baseURL,
 		SecureCookies:    serveOpts.secureCookies,
+		Limiter:          limiter,
 	})
 	if err != nil {
 		return nil, err
@@ -72,6 +75,12 @@ func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *command
 	gin.SetMode(gin.ReleaseMode)
 	site := gin.New()
 	site.RedirectTrailingSlash = false
+	// Client IPs feed the rate limits: believe X-Forwarded-For only from
+	// the configured proxies, as the API engine does (gin trusts all by
+	// default).
+	if err := site.SetTrustedProxies(splitList(serveOpts.trustedProxies)); err != nil {
+		return nil, fmt.Errorf("web trusted proxies: %w", err)
+	}
 	ui.Register(site)
 	site.NoRoute(ui.NotFound)
 

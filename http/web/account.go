@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -12,6 +14,7 @@ import (
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/domain"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 )
 
 // meta returns the command metadata of c: the actor and the request id.
@@ -50,26 +53,46 @@ func (ui *UI) signInForm(c *gin.Context) {
 	ui.render(c, http.StatusOK, "signin", p)
 }
 
+// signIn checks the credentials and starts a session. Failures draw on the
+// same per-account and per-IP budgets as the JSON API's sign-in (the shared
+// Config.Limiter); an exhausted budget answers 429 with Retry-After.
 func (ui *UI) signIn(c *gin.Context) {
 	login, password := strings.TrimSpace(c.PostForm("login")), c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
+	page := func(msg string) *page {
+		p := ui.newPage(c, "Sign in")
+		p.Data["Next"] = next
+		p.Data["Login"] = login
+		p.Error = msg
+		return p
+	}
+	ip := c.ClientIP()
+	if ok, d := ui.limiter.AllowLogin(login, ip); !ok {
+		c.Header("Retry-After", ratelimit.RetryAfter(d))
+		ui.render(c, http.StatusTooManyRequests, "signin", page("Too many failed sign-ins. Please try again in "+waitText(d)+"."))
+		return
+	}
 	user, err := ui.cfg.Commands.Authenticate(c.Request.Context(), login, password)
 	if err != nil {
 		var de *domain.Error
 		if !errors.As(err, &de) || de.Kind != domain.KindUnauthenticated && de.Kind != domain.KindInvalid {
+			ui.limiter.LoginAborted(login, ip)
 			ui.fail(c, err)
 			return
 		}
-		p := ui.newPage(c, "Sign in")
-		p.Data["Next"] = next
-		p.Data["Login"] = login
-		p.Error = "Wrong username, email or password."
-		if de.Code == "account_deactivated" {
-			p.Error = "This account is deactivated."
+		if de.Kind == domain.KindUnauthenticated {
+			ui.limiter.LoginFailed(login, ip)
+		} else {
+			ui.limiter.LoginAborted(login, ip)
 		}
-		ui.render(c, http.StatusUnauthorized, "signin", p)
+		msg := "Wrong username, email or password."
+		if de.Code == "account_deactivated" {
+			msg = "This account is deactivated."
+		}
+		ui.render(c, http.StatusUnauthorized, "signin", page(msg))
 		return
 	}
+	ui.limiter.LoginSucceeded(login, ip)
 	if err := ui.cfg.Sessions.SignIn(c.Writer, c.Request, user); err != nil {
 		ui.fail(c, err)
 		return
@@ -82,18 +105,37 @@ func (ui *UI) signUpForm(c *gin.Context) {
 	ui.render(c, http.StatusOK, "signup", ui.newPage(c, "Create an account"))
 }
 
+// signUp registers an account and signs it in. Sign-ups are limited per
+// client IP (the shared Config.Limiter); an exhausted budget answers 429
+// with Retry-After and the form kept. Sign-ups refused by validation give
+// their reservation back.
 func (ui *UI) signUp(c *gin.Context) {
 	cmd := commands.RegisterUser{
 		Email: strings.TrimSpace(c.PostForm("email")), Username: strings.TrimSpace(c.PostForm("username")),
 		DisplayName: strings.TrimSpace(c.PostForm("display_name")), Password: c.PostForm("password"),
 	}
+	formDisplayName := cmd.DisplayName
 	if cmd.DisplayName == "" {
 		cmd.DisplayName = cmd.Username
+	}
+	ip := c.ClientIP()
+	if ok, d := ui.limiter.AllowRegistration(ip); !ok {
+		p := ui.newPage(c, "Create an account")
+		p.Error = "Too many accounts were created from your network. Please try again in " + waitText(d) + "."
+		form := cmd
+		form.DisplayName, form.Password = formDisplayName, ""
+		p.Data["Form"] = form
+		c.Header("Retry-After", ratelimit.RetryAfter(d))
+		ui.render(c, http.StatusTooManyRequests, "signup", p)
+		return
 	}
 	m := ui.meta(c)
 	m.Actor = domain.Actor{}
 	res, user, err := ui.cfg.Commands.RegisterUser(c.Request.Context(), m, cmd)
 	if err != nil {
+		if domain.KindOf(err) == domain.KindInvalid {
+			ui.limiter.RegistrationAborted(ip)
+		}
 		msg, ok := userMessage(err)
 		if !ok {
 			ui.fail(c, err)
@@ -122,6 +164,15 @@ func (ui *UI) signUp(c *gin.Context) {
 	ui.rotateCSRF(c)
 	ui.wait(c.Request.Context(), res.Position)
 	redirect(c, "/profile", "welcome")
+}
+
+// waitText says how long d is in words, rounded up to whole minutes.
+func waitText(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "a minute"
+	}
+	return strconv.Itoa(m) + " minutes"
 }
 
 func (ui *UI) signOut(c *gin.Context) {

@@ -22,6 +22,7 @@ import (
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/domain"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/projections"
 	"github.com/palimpsest-cms/palimpsest/queries"
 )
@@ -91,6 +92,12 @@ type Config struct {
 	WaitTimeout time.Duration
 	// PageSize is the length of lists. Default 10.
 	PageSize int
+	// Limiter limits failed sign-ins (per account and per client IP) and
+	// sign-ups (per client IP). Pass the JSON API's limiter
+	// (httpapi.Config.Limiter) so both draw on the same budgets. Nil means
+	// a limiter of its own with the default limits. Client IPs come from
+	// gin's Context.ClientIP: set the engine's trusted proxies.
+	Limiter *ratelimit.Limiter
 }
 
 // Validate reports whether c is usable.
@@ -122,10 +129,11 @@ func (c Config) Validate() error {
 
 // UI serves the web pages. Build it with New and mount it with Register.
 type UI struct {
-	cfg    Config
-	log    *slog.Logger
-	pages  *pageSet
-	assets *assetSet
+	cfg     Config
+	log     *slog.Logger
+	pages   *pageSet
+	assets  *assetSet
+	limiter *ratelimit.Limiter
 }
 
 // New returns a UI for cfg, parsing every template and hashing every static
@@ -147,11 +155,18 @@ func New(cfg Config) (*UI, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 10
 	}
+	if cfg.Limiter == nil {
+		l, err := ratelimit.New(ratelimit.Limits{}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("new web ui: %w", err)
+		}
+		cfg.Limiter = l
+	}
 	assets, err := newAssetSet()
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)
 	}
-	ui := &UI{cfg: cfg, log: cfg.Logger, assets: assets}
+	ui := &UI{cfg: cfg, log: cfg.Logger, assets: assets, limiter: cfg.Limiter}
 	pages, err := parsePages(ui.funcs())
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)

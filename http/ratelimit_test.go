@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
+	"github.com/palimpsest-cms/palimpsest/http/web"
+	"github.com/palimpsest-cms/palimpsest/postgres"
+	"github.com/palimpsest-cms/palimpsest/projections"
+)
+
+func TestRegistrationRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) {
+		c.Login = LoginLimits{RegistrationsPerIP: 2, RegistrationWindow: time.Hour}
+	})
+	// Refused by validation before hashing: does not count.
+	for range 3 {
+		e.must(422, req{Method: "POST", Path: "/api/v1/auth/register", Body: map[string]any{
+			"email": "bad", "username": "x y", "password": "1"}})
+	}
+	e.register("admin")
+	e.register("second")
+
+	before := e.head()
+	for _, h := range []map[string]string{nil, {"X-Forwarded-For": "203.0.113.9"}} {
+		r := e.do(req{Method: "POST", Path: "/api/v1/auth/register", Header: h, Body: map[string]any{
+			"email": "third@example.com", "username": "third", "password": testPassword, "display_name": "Third"}})
+		if r.Status != http.StatusTooManyRequests || r.problem(t).Code != "rate_limited" {
+			t.Fatalf("third registration (headers %v): %d %s", h, r.Status, r.Body)
+		}
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || secs < 1 || secs > 3600 {
+			t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+		}
+	}
+	if after := e.head(); after != before {
+		t.Fatalf("refused registration appended events: head %d -> %d", before, after)
+	}
+	// Sign-ins have their own budget.
+	e.login("second", testPassword)
+}
+
+// uiServer serves the web UI over e's commands and read models with lim,
+// as cmd/cms does next to the API.
+func uiServer(t *testing.T, e *testEnv, lim *ratelimit.Limiter) string {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	waiter := projections.NewWaiter(e.pool, logger)
+	t.Cleanup(func() { _ = waiter.Close() })
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sessions, err := web.NewCookieSessions(web.CookieSessionsConfig{Key: key, Users: e.commands.LoadUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui, err := web.New(web.Config{Commands: e.commands, Reader: postgres.NewReader(e.pool), Waiter: waiter,
+		Sessions: sessions, Logger: logger, BaseURL: "http://blog.test", Limiter: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	site := gin.New()
+	if err := site.SetTrustedProxies(nil); err != nil {
+		t.Fatal(err)
+	}
+	ui.Register(site)
+	ts := httptest.NewServer(site)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+var csrfFieldRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// uiPost submits a form to the UI the way a browser does: load the form
+// for the CSRF token, then post it.
+func uiPost(t *testing.T, base, form string, values url.Values) (int, http.Header, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(base + form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := csrfFieldRe.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no CSRF token on %s", form)
+	}
+	values.Set("_csrf", string(m[1]))
+	res, err = client.PostForm(base+form, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ = io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
+// TestAPIAndUIShareLimits alternates between the API and the UI: both draw
+// on one budget, so switching doors gains an attacker nothing.
+func TestAPIAndUIShareLimits(t *testing.T) {
+	t.Parallel()
+	lim, err := ratelimit.New(ratelimit.Limits{PerAccount: 4, PerIP: 100, RegistrationsPerIP: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, func(c *Config) { c.Limiter = lim })
+	site := uiServer(t, e, lim)
+	e.register("admin") // registration 1 (API)
+
+	apiLogin := func(password string) resp {
+		return e.do(req{Method: "POST", Path: "/api/v1/auth/login", Body: map[string]any{"login": "admin", "password": password}})
+	}
+	uiLogin := func(password string) (int, http.Header, string) {
+		return uiPost(t, site, "/signin", url.Values{"login": {"Admin"}, "password": {password}, "next": {"/"}})
+	}
+	for i := range 2 {
+		if r := apiLogin("wrong password!"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("API failure %d: %d %s", i, r.Status, r.Body)
+		}
+		if st, _, body := uiLogin("wrong password!"); st != http.StatusUnauthorized || !strings.Contains(body, "Wrong username") {
+			t.Fatalf("UI failure %d: %d", i, st)
+		}
+	}
+	// Four failures in all: both doors are shut, even for the right password.
+	if r := apiLogin(testPassword); r.Status != http.StatusTooManyRequests || r.problem(t).Code != "rate_limited" {
+		t.Fatalf("API after 4 shared failures: %d %s", r.Status, r.Body)
+	}
+	st, h, body := uiLogin(testPassword)
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("UI after 4 shared failures: %d %v", st, h)
+	}
+
+	// Registrations: one by the API above, one by the UI, one by the API; then both refuse.
+	signUp := func(name string) (int, string) {
+		st, _, body := uiPost(t, site, "/signup", url.Values{"email": {name + "@example.com"}, "username": {name},
+			"password": {testPassword}})
+		return st, body
+	}
+	if st, body := signUp("viaui"); st != http.StatusSeeOther {
+		t.Fatalf("UI sign-up: %d %s", st, body)
+	}
+	e.register("viaapi")
+	before := e.head()
+	if st, body := signUp("toomany"); st != http.StatusTooManyRequests || !strings.Contains(body, "Too many accounts") {
+		t.Fatalf("UI sign-up over the shared budget: %d", st)
+	}
+	e.must(http.StatusTooManyRequests, req{Method: "POST", Path: "/api/v1/auth/register", Body: map[string]any{
+		"email": "toomany@example.com", "username": "toomany", "password": testPassword}})
+	if after := e.head(); after != before {
+		t.Fatalf("refused sign-ups appended events: head %d -> %d", before, after)
+	}
+}
