@@ -109,7 +109,7 @@ func (s *Server) listPosts(c *gin.Context) {
 	case a.Role.CanWritePosts() && !a.Anonymous():
 		f.AuthorID = a.ID
 	}
-	if err := s.waitMinPosition(c, s.cfg.ReadModels.Posts); err != nil {
+	if err := s.waitMinPosition(c, s.cfg.ReadModels.Posts, s.cfg.ReadModels.Media); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -198,7 +198,7 @@ func (s *Server) getPost(c *gin.Context) {
 		s.getPostAt(c, asOf, uint64(version), hasVersion)
 		return
 	}
-	if err := s.waitMinPosition(c, s.cfg.ReadModels.Posts); err != nil {
+	if err := s.waitMinPosition(c, s.cfg.ReadModels.Posts, s.cfg.ReadModels.Media); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -471,7 +471,7 @@ func (s *Server) listUsers(c *gin.Context) {
 		s.fail(c, domain.Invalid("invalid_role", "unknown role", map[string][]string{"role": {"must be one of reader, author, editor, auditor, admin"}}))
 		return
 	}
-	if err := s.waitMinPosition(c, s.cfg.ReadModels.Users); err != nil {
+	if err := s.waitMinPosition(c, s.cfg.ReadModels.Users, s.cfg.ReadModels.Media); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -490,7 +490,7 @@ func (s *Server) listUsers(c *gin.Context) {
 
 // getUser returns one account (GET /api/v1/users/{id}; admin, auditor).
 func (s *Server) getUser(c *gin.Context) {
-	if err := s.waitMinPosition(c, s.cfg.ReadModels.Users); err != nil {
+	if err := s.waitMinPosition(c, s.cfg.ReadModels.Users, s.cfg.ReadModels.Media); err != nil {
 		s.fail(c, err)
 		return
 	}
