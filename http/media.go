@@ -613,10 +613,10 @@ func (s *Server) mediaLinks() queries.MediaLinkFinder {
 	return l
 }
 
-// postWithMedia adds p's feature image.
+// postWithMedia adds p's feature image (one more query, only when it has one).
 func (s *Server) postWithMedia(ctx context.Context, p queries.Post) (postJSON, error) {
 	out := postJSON{Post: p}
-	if l := s.mediaLinks(); l != nil {
+	if l := s.mediaLinks(); l != nil && p.FeatureMediaID != "" {
 		links, err := l.FeatureImages(ctx, []string{p.ID})
 		if err != nil {
 			return out, err
@@ -631,9 +631,12 @@ func (s *Server) postWithMedia(ctx context.Context, p queries.Post) (postJSON, e
 // postPageWithMedia adds the feature images of a page of posts.
 func (s *Server) postPageWithMedia(ctx context.Context, page queries.Page[queries.PostSummary]) (queries.Page[postSummaryJSON], error) {
 	out := queries.Page[postSummaryJSON]{Items: make([]postSummaryJSON, len(page.Items)), NextCursor: page.NextCursor}
-	ids := make([]string, len(page.Items))
+	ids := make([]string, 0, len(page.Items))
 	for i, p := range page.Items {
-		out.Items[i].PostSummary, ids[i] = p, p.ID
+		out.Items[i].PostSummary = p
+		if p.FeatureMediaID != "" {
+			ids = append(ids, p.ID)
+		}
 	}
 	if l := s.mediaLinks(); l != nil && len(ids) > 0 {
 		links, err := l.FeatureImages(ctx, ids)

@@ -24,7 +24,7 @@ type postCursor struct {
 
 const postSummaryColumns = `p.id::text, p.slug, p.title, p.excerpt, p.tags, p.status, p.author_id::text,
 	coalesce(a.username, ''), coalesce(a.display_name, ''), p.version, p.revision, p.created_at, p.updated_at,
-	p.published_at, p.scheduled_for, p.sort_at`
+	p.published_at, p.scheduled_for, coalesce(p.feature_media_id::text, ''), p.sort_at`
 
 // ListPosts implements queries.Finder. Lists are newest first by
 // coalesce(published_at, created_at), then id; with Q they are ordered by
@@ -132,7 +132,7 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 		var status string
 		err := row.Scan(&it.ID, &it.Slug, &it.Title, &it.Excerpt, &it.Tags, &status, &it.Author.ID,
 			&it.Author.Username, &it.Author.DisplayName, &it.Version, &it.Revision, &it.CreatedAt, &it.UpdatedAt,
-			&it.PublishedAt, &it.ScheduledFor, &it.sortAt, &it.rank)
+			&it.PublishedAt, &it.ScheduledFor, &it.FeatureMediaID, &it.sortAt, &it.rank)
 		it.Status = domain.PostStatus(status)
 		normalizePostTimes(&it.CreatedAt, &it.UpdatedAt, it.PublishedAt, it.ScheduledFor)
 		return it, err
@@ -157,14 +157,15 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 func (r *Reader) GetPost(ctx context.Context, idOrSlug string) (queries.Post, error) {
 	const sql = `SELECT p.id::text, p.slug, p.title, p.excerpt, p.body, coalesce(p.body_html, ''), p.tags, p.status,
 	p.author_id::text, coalesce(a.username, ''), coalesce(a.display_name, ''), p.version, p.revision,
-	p.created_at, p.updated_at, p.published_at, p.scheduled_for, p.deleted_at
+	p.created_at, p.updated_at, p.published_at, p.scheduled_for, p.deleted_at,
+	coalesce(p.feature_media_id::text, '')
 FROM posts p LEFT JOIN users a ON a.id = p.author_id WHERE `
 	scan := func(row pgx.Row) (queries.Post, error) {
 		var p queries.Post
 		var status string
 		err := row.Scan(&p.ID, &p.Slug, &p.Title, &p.Excerpt, &p.Body, &p.BodyHTML, &p.Tags, &status,
 			&p.Author.ID, &p.Author.Username, &p.Author.DisplayName, &p.Version, &p.Revision,
-			&p.CreatedAt, &p.UpdatedAt, &p.PublishedAt, &p.ScheduledFor, &p.DeletedAt)
+			&p.CreatedAt, &p.UpdatedAt, &p.PublishedAt, &p.ScheduledFor, &p.DeletedAt, &p.FeatureMediaID)
 		p.Status = domain.PostStatus(status)
 		normalizePostTimes(&p.CreatedAt, &p.UpdatedAt, p.PublishedAt, p.ScheduledFor)
 		if p.DeletedAt != nil {

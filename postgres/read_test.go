@@ -18,26 +18,16 @@ import (
 	"github.com/palimpsest-cms/palimpsest/queries"
 )
 
-// newReadModel returns a pool on a fresh database holding the read tables of
-// migrations/0002_read_models.sql (only that file, so this test does not
-// depend on the other migrations).
+// newReadModel returns a pool on a fresh database migrated with every
+// embedded migration, as production is: the readers select columns that
+// later migrations add (e.g. 0005's feature_media_id).
 func newReadModel(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
-	ms, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
+	if err := Migrate(context.Background(), pool); err != nil {
+		t.Fatalf("migrate: %v", err)
 	}
-	for _, m := range ms {
-		if m.Version == "0002_read_models" {
-			if _, err := pool.Exec(context.Background(), m.SQL); err != nil {
-				t.Fatalf("apply %s: %v", m.Version, err)
-			}
-			return pool
-		}
-	}
-	t.Fatal("migration 0002_read_models is not embedded")
-	return nil
+	return pool
 }
 
 // seed inserts read-model rows directly; it stands in for the projections.

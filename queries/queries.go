@@ -92,6 +92,9 @@ type Post struct {
 	PublishedAt  *time.Time        `json:"published_at"`
 	ScheduledFor *time.Time        `json:"scheduled_for"`
 	DeletedAt    *time.Time        `json:"deleted_at,omitempty"`
+	// FeatureMediaID is the feature image's media id, "" when none; the HTTP
+	// layer looks up its renditions only when it is set.
+	FeatureMediaID string `json:"-"`
 }
 
 // PostSummary is a post in a list: everything but the body.
@@ -109,6 +112,8 @@ type PostSummary struct {
 	UpdatedAt    time.Time         `json:"updated_at"`
 	PublishedAt  *time.Time        `json:"published_at"`
 	ScheduledFor *time.Time        `json:"scheduled_for"`
+	// FeatureMediaID is the feature image's media id, "" when none.
+	FeatureMediaID string `json:"-"`
 }
 
 // Revision kinds.
