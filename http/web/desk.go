@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/domain"
+	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/projections"
 	"github.com/palimpsest-cms/palimpsest/queries"
 	"github.com/palimpsest-cms/palimpsest/textdiff"
@@ -127,6 +130,14 @@ func (ui *UI) renderEditor(c *gin.Context, status int, p *page, form editorForm,
 		p.Data["Post"] = post
 		p.Data["Actions"] = workflowActions(a, post)
 		p.Data["Locked"] = post.Status == domain.StatusDeleted || post.Status == domain.StatusArchived
+		if _, ok := p.Data["Feature"]; !ok {
+			fv, err := ui.featureImageView(c, post, post.FeatureImage.MediaID, post.FeatureImage.Alt)
+			if err != nil {
+				ui.fail(c, err)
+				return
+			}
+			p.Data["Feature"] = fv
+		}
 	}
 	ui.render(c, status, "editor", p)
 }
@@ -221,6 +232,10 @@ func (ui *UI) editPost(c *gin.Context) {
 func (ui *UI) savePost(c *gin.Context) {
 	post, ok := ui.loadEditable(c)
 	if !ok {
+		return
+	}
+	if c.PostForm("action") == "feature_image" {
+		ui.saveFeatureImage(c, post)
 		return
 	}
 	ctx := c.Request.Context()
@@ -402,4 +417,208 @@ func (ui *UI) workflowError(c *gin.Context, err error) {
 	}
 	p.Fields, _, _ = fieldErrors(err)
 	ui.renderEditor(c, statusOf(domain.KindOf(err)), p, formFromPost(post), post)
+}
+
+// featureImageField names the radio group of the feature image picker.
+const featureImageField = "media_id"
+
+// featurePickerSize is the number of library images the picker shows at once.
+const featurePickerSize = 12
+
+// pickerItem is one image of the feature image picker.
+type pickerItem struct {
+	ID      string
+	Thumb   string
+	Label   string
+	Width   int
+	Height  int
+	Checked bool
+}
+
+// featureConflict describes the change that beat a feature image choice.
+type featureConflict struct {
+	By   queries.UserRef
+	At   time.Time
+	Type string
+}
+
+// featureImageView is the editor's feature image section.
+type featureImageView struct {
+	// Current is the post's feature image, nil when it has none.
+	Current *pickerItem
+	// CurrentAlt is the alternative text the post uses for it.
+	CurrentAlt string
+	// Items is one page of the media library (Current excluded).
+	Items []pickerItem
+	// None tells whether "no feature image" is the checked choice.
+	None bool
+	// Alt is the alternative text in the form.
+	Alt string
+	// Version is the post version the form expects.
+	Version uint64
+	// Next and First page the library (without JavaScript).
+	Next  string
+	First string
+	// Conflict is set when the post changed under the user's choice.
+	Conflict *featureConflict
+}
+
+// has reports whether the picker shows media item id.
+func (v *featureImageView) has(id string) bool {
+	if v.Current != nil && v.Current.ID == id {
+		return true
+	}
+	for _, it := range v.Items {
+		if it.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// thumbOf returns the thumb rendition URL of a stored media item, or "".
+func thumbOf(m *domain.Media) string {
+	for _, r := range m.Renditions {
+		if r.Name == media.RenditionThumb {
+			if ext := media.ExtensionOf(r.Type); ext != "" {
+				return "/media/" + m.Hash + "/" + r.Name + "." + ext
+			}
+		}
+	}
+	return ""
+}
+
+// mediaLabel is the accessible name of a media item in the picker.
+func mediaLabel(alt string, width, height int) string {
+	if alt == "" {
+		alt = "Image without alternative text"
+	}
+	return alt + " (" + strconv.Itoa(width) + "×" + strconv.Itoa(height) + ")"
+}
+
+// featureImageView builds the feature image section of post's editor with
+// selected (a media ID, "" for none) checked and alt in the text field.
+func (ui *UI) featureImageView(c *gin.Context, post *domain.Post, selected, alt string) (*featureImageView, error) {
+	ctx := c.Request.Context()
+	v := &featureImageView{Version: post.Version, Alt: alt, None: selected == ""}
+	if fi := post.FeatureImage; fi.MediaID != "" {
+		v.CurrentAlt = fi.Alt
+		cur := &pickerItem{ID: fi.MediaID, Label: mediaLabel(fi.Alt, 0, 0), Checked: selected == fi.MediaID}
+		if m, err := ui.cfg.Commands.LoadMedia(ctx, fi.MediaID); err == nil {
+			cur.Thumb, cur.Width, cur.Height = thumbOf(m), m.Width, m.Height
+			cur.Label = mediaLabel(fi.Alt, m.Width, m.Height)
+		} else if domain.KindOf(err) != domain.KindNotFound {
+			return nil, fmt.Errorf("load feature image: %w", err)
+		}
+		v.Current = cur
+	}
+	if ui.cfg.Media == nil {
+		return v, nil
+	}
+	cursor := c.Query("media_cursor")
+	pg, err := ui.cfg.Media.ListMedia(ctx, queries.MediaFilter{Cursor: cursor, Limit: featurePickerSize})
+	if err != nil {
+		return nil, fmt.Errorf("list media for the picker: %w", err)
+	}
+	for _, m := range pg.Items {
+		if v.Current != nil && m.ID == v.Current.ID {
+			continue
+		}
+		v.Items = append(v.Items, pickerItem{ID: m.ID, Thumb: mediaURL(m.Hash, m.Renditions, media.RenditionThumb),
+			Label: mediaLabel(m.Alt, m.Width, m.Height), Width: m.Width, Height: m.Height, Checked: m.ID == selected})
+	}
+	if selected != "" && !v.None && !v.has(selected) {
+		// The user's choice from another page of the library (a refused or
+		// conflicting submission): keep it visible and checked.
+		if m, err := ui.cfg.Commands.LoadMedia(ctx, selected); err == nil && !m.Deleted {
+			v.Items = append([]pickerItem{{ID: m.ID, Thumb: thumbOf(m), Label: mediaLabel(m.Alt, m.Width, m.Height),
+				Width: m.Width, Height: m.Height, Checked: true}}, v.Items...)
+		}
+	}
+	base := "/desk/posts/" + post.ID + "/edit"
+	if pg.NextCursor != nil {
+		v.Next = base + "?" + url.Values{"media_cursor": {*pg.NextCursor}}.Encode() + "#feature-image"
+	}
+	if cursor != "" {
+		v.First = base + "#feature-image"
+	}
+	return v, nil
+}
+
+// saveFeatureImage sets (or removes) the post's feature image from the
+// editor's picker, then shows the editor again.
+func (ui *UI) saveFeatureImage(c *gin.Context, post *domain.Post) {
+	ctx := c.Request.Context()
+	version, _ := strconv.ParseUint(c.PostForm("version"), 10, 64)
+	mediaID, picked := c.GetPostForm(featureImageField)
+	mediaID = strings.TrimSpace(mediaID)
+	alt := strings.TrimSpace(c.PostForm("alt"))
+	if !picked {
+		ui.featureError(c, post, mediaID, alt, domain.Invalid("feature_image_required", "Choose an image, or “No feature image”.",
+			map[string][]string{featureImageField: {"choose an image"}}))
+		return
+	}
+	res, err := ui.cfg.Commands.SetFeatureImage(ctx, ui.meta(c), commands.SetFeatureImage{
+		PostID: post.ID, ExpectedVersion: version, MediaID: mediaID, Alt: alt})
+	switch {
+	case err == nil:
+	case domain.CodeOf(err) == "no_changes":
+		redirect(c, "/desk/posts/"+post.ID+"/edit", "nochanges")
+		return
+	case domain.CodeOf(err) == "version_conflict":
+		ui.featureConflict(c, post, mediaID, alt)
+		return
+	default:
+		ui.featureError(c, post, mediaID, alt, err)
+		return
+	}
+	ui.wait(ctx, res.Position)
+	redirect(c, "/desk/posts/"+post.ID+"/edit", "saved")
+}
+
+// featureError re-renders the editor with a refused feature image choice
+// kept, or fails.
+func (ui *UI) featureError(c *gin.Context, post *domain.Post, mediaID, alt string, err error) {
+	msg, ok := userMessage(err)
+	if !ok {
+		ui.fail(c, err)
+		return
+	}
+	fv, ferr := ui.featureImageView(c, post, mediaID, alt)
+	if ferr != nil {
+		ui.fail(c, ferr)
+		return
+	}
+	p := ui.newPage(c, "")
+	p.Error = msg
+	p.Fields, _, _ = fieldErrors(err)
+	p.Data["Feature"] = fv
+	ui.renderEditor(c, statusOf(domain.KindOf(err)), p, formFromPost(post), post)
+}
+
+// featureConflict shows the editor at the post's current version with the
+// user's feature image choice kept, who changed the post in between and
+// when, so that submitting again applies the choice deliberately.
+func (ui *UI) featureConflict(c *gin.Context, stale *domain.Post, mediaID, alt string) {
+	ctx := c.Request.Context()
+	post, err := ui.cfg.Commands.LoadPost(ctx, stale.ID)
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	fv, err := ui.featureImageView(c, post, mediaID, alt)
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	fv.Conflict = &featureConflict{Type: "unknown"}
+	if events, err := ui.cfg.Commands.PostEvents(ctx, post.ID); err == nil && len(events) > 0 {
+		last := events[len(events)-1]
+		fv.Conflict.At, fv.Conflict.Type = last.Metadata.OccurredAt, last.Type
+		fv.Conflict.By = ui.userRef(ctx, last.Metadata.ActorID)
+	}
+	p := ui.newPage(c, "")
+	p.Error = "Someone else changed this post after you opened it. Your feature image choice is kept below; review the post and apply it again."
+	p.Data["Feature"] = fv
+	ui.renderEditor(c, http.StatusConflict, p, formFromPost(post), post)
 }

@@ -1,17 +1,96 @@
 package web
 
 import (
+	"context"
 	"encoding/xml"
+	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/palimpsest-cms/palimpsest/domain"
+	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/queries"
 )
+
+// picture is a feature image as the public pages show it: a src, a srcset
+// of the width renditions and a thumbnail.
+type picture struct {
+	Src    string
+	Srcset string
+	Thumb  string
+	Alt    string
+	Width  int
+	Height int
+}
+
+// srcsetRenditions are the renditions offered in a srcset, narrowest first.
+var srcsetRenditions = []string{media.RenditionW320, media.RenditionW640, media.RenditionW1280}
+
+// newPicture describes l, or returns nil when its renditions are unknown
+// (the media projection has not seen the item yet).
+func newPicture(l queries.MediaLink) *picture {
+	pic := &picture{Alt: l.Alt, Thumb: mediaURL(l.Hash, l.Renditions, media.RenditionThumb)}
+	var set []string
+	srcName := ""
+	for _, name := range srcsetRenditions {
+		u := mediaURL(l.Hash, l.Renditions, name)
+		if u == "" {
+			continue
+		}
+		i := slices.IndexFunc(l.Renditions, func(r queries.MediaRendition) bool { return r.Name == name })
+		r := l.Renditions[i]
+		set = append(set, u+" "+strconv.Itoa(r.Width)+"w")
+		// The src is w640, else the widest of the set.
+		if srcName != media.RenditionW640 {
+			pic.Src, pic.Width, pic.Height, srcName = u, r.Width, r.Height, name
+		}
+	}
+	pic.Srcset = strings.Join(set, ", ")
+	if pic.Src == "" {
+		pic.Src = pic.Thumb
+	}
+	if pic.Src == "" {
+		return nil
+	}
+	if pic.Thumb == "" {
+		pic.Thumb = pic.Src
+	}
+	return pic
+}
+
+// postCard is a listed post with its feature image (nil when none). Post
+// is a named field, not embedded: text/template resolves fields of structs
+// with embedded fields through a much slower reflective search.
+type postCard struct {
+	Post  queries.PostSummary
+	Image *picture
+}
+
+// featureImages returns the feature images of posts by post ID, empty when
+// the reader does not keep them.
+func (ui *UI) featureImages(ctx context.Context, postIDs []string) (map[string]*picture, error) {
+	out := map[string]*picture{}
+	finder, ok := ui.cfg.Reader.(queries.MediaLinkFinder)
+	if !ok || len(postIDs) == 0 {
+		return out, nil
+	}
+	links, err := finder.FeatureImages(ctx, postIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read feature images: %w", err)
+	}
+	for id, l := range links {
+		if pic := newPicture(l); pic != nil {
+			out[id] = pic
+		}
+	}
+	return out, nil
+}
 
 // listPage renders a public list of published posts.
 func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilter, extra map[string]any) {
@@ -22,9 +101,22 @@ func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilt
 		ui.fail(c, err)
 		return
 	}
+	ids := make([]string, len(pg.Items))
+	for i, s := range pg.Items {
+		ids[i] = s.ID
+	}
+	images, err := ui.featureImages(c.Request.Context(), ids)
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	cards := make([]postCard, len(pg.Items))
+	for i, s := range pg.Items {
+		cards[i] = postCard{Post: s, Image: images[s.ID]}
+	}
 	p := ui.newPage(c, title)
 	p.Data["Heading"] = heading
-	p.Data["Posts"] = pg.Items
+	p.Data["Posts"] = cards
 	if pg.NextCursor != nil {
 		q := c.Request.URL.Query()
 		q.Set("cursor", *pg.NextCursor)
@@ -102,8 +194,14 @@ func (ui *UI) post(c *gin.Context) {
 		ui.renderError(c, http.StatusNotFound, "")
 		return
 	}
+	images, err := ui.featureImages(c.Request.Context(), []string{post.ID})
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
 	p := ui.newPage(c, post.Title)
 	p.Data["Post"] = post
+	p.Data["Image"] = images[post.ID]
 	// body_html was sanitized by the projection (goldmark + bluemonday).
 	p.Data["Body"] = template.HTML(post.BodyHTML) //nolint:gosec // sanitized on write
 	p.Data["CanEdit"] = actor.Role.CanEditAnyPost() || (actor.Role.CanWritePosts() && actor.ID == post.Author.ID)
