@@ -114,17 +114,47 @@ func (ui *UI) history(c *gin.Context) {
 		}
 		cursor = *pg.NextCursor
 	}
+	// A long-lived post has thousands of entries; rendering them all made a
+	// megabyte page. Show the newest historyWindow of each, with links to
+	// older ones.
+	revs, olderRev := windowBefore(revs, c.Query("rev_before"), func(r queries.Revision) uint64 { return uint64(r.Revision) })
+	timeline, olderEv := windowBefore(timeline, c.Query("ev_before"), func(e queries.HistoryEntry) uint64 { return e.Version })
 	p := ui.newPage(c, "History: "+post.Title)
 	p.MainWide = true
 	p.Data["Post"] = post
 	p.Data["Timeline"] = timeline
 	p.Data["Revisions"] = revs
+	p.Data["OlderRevisions"] = olderRev
+	p.Data["OlderEvents"] = olderEv
+	p.Data["Paged"] = c.Query("rev_before") != "" || c.Query("ev_before") != ""
 	p.Data["CanEdit"] = canEditPost(actorOf(c), post)
 	p.Data["Now"] = time.Now().UTC().Format("2006-01-02T15:04")
 	if n := len(revs); n > 1 {
 		p.Data["From"], p.Data["To"] = revs[n-2].Revision, revs[n-1].Revision
 	}
 	ui.render(c, http.StatusOK, "history", p)
+}
+
+// historyWindow is how many revisions and timeline events the history page
+// shows at once.
+const historyWindow = 50
+
+// windowBefore returns the newest historyWindow items (kept oldest first)
+// whose key is below before (all items when before is empty or invalid),
+// and the key to ask for the next older window, 0 when there is none.
+func windowBefore[T any](items []T, before string, key func(T) uint64) ([]T, uint64) {
+	if b, err := strconv.ParseUint(before, 10, 64); err == nil && b > 0 {
+		n := 0
+		for n < len(items) && key(items[n]) < b {
+			n++
+		}
+		items = items[:n]
+	}
+	if len(items) <= historyWindow {
+		return items, 0
+	}
+	items = items[len(items)-historyWindow:]
+	return items, key(items[0])
 }
 
 func (ui *UI) diff(c *gin.Context) {
