@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,8 @@ type Waiter struct {
 	mu      sync.Mutex
 	known   map[string]waitState
 	changed chan struct{} // closed and replaced on every notification
+	// gen counts notifications and cache resets; read caches key on it.
+	gen atomic.Uint64
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -63,6 +66,14 @@ func NewWaiter(pool *pgxpool.Pool, logger *slog.Logger) *Waiter {
 	}()
 	return w
 }
+
+// Generation returns a number that changes whenever a projection announces
+// a new checkpoint (after the transaction that moved it committed) and
+// whenever the listener reconnects (announcements may have been lost). A
+// value read from read models after Generation returned g reflects every
+// commit announced before; while Generation still returns g, nothing newer
+// has been announced, so the value may be served again. See http/readcache.
+func (w *Waiter) Generation() uint64 { return w.gen.Load() }
 
 // Close stops the listener.
 func (w *Waiter) Close() error {
@@ -119,6 +130,7 @@ func (w *Waiter) announce(payload string) {
 	st.pos = max(st.pos, eventstore.Position(pos))
 	st.failed = failed
 	w.known[parts[0]] = st
+	w.gen.Add(1)
 	close(w.changed)
 	w.changed = make(chan struct{})
 	w.mu.Unlock()
@@ -128,6 +140,7 @@ func (w *Waiter) announce(payload string) {
 func (w *Waiter) forget() {
 	w.mu.Lock()
 	w.known = map[string]waitState{}
+	w.gen.Add(1)
 	close(w.changed)
 	w.changed = make(chan struct{})
 	w.mu.Unlock()
