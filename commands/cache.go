@@ -6,9 +6,10 @@ import (
 )
 
 // cache is a bounded, least-recently-used map from stream name to a folded
-// aggregate. It never answers on its own: every user catches the aggregate up
-// with the events stored after its version while holding the entry's lock,
-// so a cached aggregate is exact even when other processes append.
+// aggregate. It never answers on its own: its users hold the entry's lock and
+// either catch the aggregate up with the events stored after its version, or
+// act on it only through an append at exactly its version, which the store
+// refuses if other processes appended meanwhile (see execPost).
 type cache[T any] struct {
 	mu    sync.Mutex
 	max   int // <= 0: disabled
@@ -53,6 +54,19 @@ func (c *cache[T]) acquire(key string) *entry[T] {
 	c.mu.Unlock()
 	e.mu.Lock()
 	return e
+}
+
+// offer caches agg, the state of stream key at a version known to be
+// current (e.g. just appended), unless the key is already cached.
+func (c *cache[T]) offer(key string, agg T) {
+	if c.max <= 0 {
+		return
+	}
+	e := c.acquire(key)
+	if !e.loaded {
+		e.agg, e.loaded = agg, true
+	}
+	e.mu.Unlock()
 }
 
 // drop forgets e (e.g. after a failed load left it inconsistent). A new

@@ -51,6 +51,12 @@ func (h *Handler) DraftPost(ctx context.Context, m Meta, c DraftPost) (Result, e
 		h.releaseSlug(ctx, m, postID, slug)
 		return Result{}, err
 	}
+	p.ClearChanges()
+	if p.Version == ar.NextVersion {
+		// The new post is current at this version: later commands on it
+		// need not read its stream (see execPost).
+		h.posts.offer(domain.PostStreamPrefix+postID, p)
+	}
 	return Result{ID: postID, Slug: slug, Version: ar.NextVersion, Revision: p.Revision, Position: ar.Position, Changed: true}, nil
 }
 

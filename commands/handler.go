@@ -1,9 +1,12 @@
 // Package commands holds Palimpsest's write side: one file per use case, each
 // loading a stream, letting a domain aggregate decide, and appending the
 // decided events at the loaded version (DESIGN.md §1). Aggregates are kept in
-// a bounded in-process cache keyed by stream and version; every load still
-// reads the events appended since the cached version, so the cache is exact
-// and loading stays cheap however long a stream grows.
+// a bounded in-process cache keyed by stream and version, so loading stays
+// cheap however long a stream grows. The cache is never trusted on its own:
+// a load reads the events appended since the cached version, and a post
+// command that skips that read appends at exactly the cached version, which
+// the store refuses if anything was appended since (then the command is
+// decided again on the caught-up post; see execPost).
 package commands
 
 import (

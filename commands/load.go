@@ -91,28 +91,57 @@ func (h *Handler) catchUp(ctx context.Context, stream string, agg folder, versio
 // lockPost returns the cache entry of post postID, locked and caught up with
 // the store. The caller must unlock it. An unknown post is post_not_found.
 func (h *Handler) lockPost(ctx context.Context, postID string) (*entry[*domain.Post], error) {
+	e, caughtUp, err := h.lockCachedPost(ctx, postID)
+	if err != nil {
+		return nil, err
+	}
+	if !caughtUp {
+		if err := h.catchUpPost(ctx, e); err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// lockCachedPost returns the cache entry of post postID, locked. A post
+// already in the cache is returned as it is there, without reading the
+// store (caughtUp false: other processes may have appended since); any
+// other is loaded from its stream (caughtUp true). The caller must unlock
+// the entry. An unknown post is post_not_found.
+func (h *Handler) lockCachedPost(ctx context.Context, postID string) (e *entry[*domain.Post], caughtUp bool, err error) {
 	id, ok := parseID(postID)
 	if !ok {
-		return nil, postNotFound(postID)
+		return nil, false, postNotFound(postID)
 	}
-	stream := domain.PostStreamPrefix + id
-	e := h.posts.acquire(stream)
-	p := e.agg
-	if !e.loaded {
-		p = &domain.Post{}
+	e = h.posts.acquire(domain.PostStreamPrefix + id)
+	if e.loaded {
+		return e, false, nil
 	}
-	exists, err := h.catchUp(ctx, stream, p, p.Version)
+	p := &domain.Post{}
+	exists, err := h.catchUp(ctx, e.key, p, 0)
 	if err != nil {
 		h.posts.drop(e)
 		e.mu.Unlock()
-		return nil, err
+		return nil, false, err
 	}
 	if !exists || p.Version == 0 {
 		e.mu.Unlock()
-		return nil, postNotFound(postID)
+		return nil, false, postNotFound(postID)
 	}
 	e.agg, e.loaded = p, true
-	return e, nil
+	return e, true, nil
+}
+
+// catchUpPost folds into the locked, loaded entry e the events stored after
+// its version. On failure e is dropped from the cache (it may be partly
+// folded) but stays locked.
+func (h *Handler) catchUpPost(ctx context.Context, e *entry[*domain.Post]) error {
+	if _, err := h.catchUp(ctx, e.key, e.agg, e.agg.Version); err != nil {
+		h.posts.drop(e)
+		return err
+	}
+	return nil
 }
 
 // lockUser is lockPost for users; an unknown user is user_not_found.
