@@ -35,49 +35,134 @@ type op struct {
 	bIndex int
 }
 
-// intern maps tokens of two sequences to small integers so the diff compares
-// ints instead of strings.
-func intern(a, b []string) ([]int, []int) {
-	ids := make(map[string]int, len(a)+len(b))
-	conv := func(s []string) []int {
-		out := make([]int, len(s))
-		for i, t := range s {
-			id, ok := ids[t]
-			if !ok {
-				id = len(ids)
-				ids[t] = id
-			}
-			out[i] = id
-		}
-		return out
-	}
-	return conv(a), conv(b)
-}
+// smallIntern is the input size up to which tokens are interned by linear
+// search instead of a map (word diffs of edited lines).
+const smallIntern = 32
 
-// differ holds the state of one diff of two int sequences.
+// differ holds the state of a diff of two token sequences. Its buffers are
+// reused by the next diff run on the same differ (one per goroutine).
 type differ struct {
-	a, b       []int
+	a, b       []int // interned tokens
+	ids        []int // backing array of a and b
+	names      map[string]int
+	distinct   int   // distinct tokens in a and b
+	counts     []int // commonBytes' buffer
 	delA, insB []bool
 	vf, vb     []int
+	ops        []op
 }
 
 // diffTokens returns the edit script turning token sequence a into b.
 func diffTokens(a, b []string) []op {
-	ia, ib := intern(a, b)
-	d := &differ{
-		a:    ia,
-		b:    ib,
-		delA: make([]bool, len(ia)),
-		insB: make([]bool, len(ib)),
-	}
-	d.compare(0, len(ia), 0, len(ib))
+	var d differ
+	return d.diff(a, b)
+}
+
+// diff returns the edit script turning a into b. The script is valid until
+// the next call.
+func (d *differ) diff(a, b []string) []op {
+	d.intern(a, b)
+	return d.run()
+}
+
+// run returns the edit script of the sequences intern took last.
+func (d *differ) run() []op {
+	d.delA = resetBools(d.delA, len(d.a))
+	d.insB = resetBools(d.insB, len(d.b))
+	d.compare(0, len(d.a), 0, len(d.b))
 	return d.script()
+}
+
+// commonBytes returns an upper bound of the bytes of a that the script of
+// the sequences intern took last (a and b) keeps equal: the bytes of the
+// tokens a and b have in common, counted as often as both have them.
+func (d *differ) commonBytes(a []string) int {
+	if cap(d.counts) < 2*d.distinct {
+		d.counts = make([]int, 2*d.distinct)
+	}
+	inA, inB := d.counts[:d.distinct], d.counts[d.distinct:2*d.distinct]
+	clear(inA)
+	clear(inB)
+	for _, id := range d.a {
+		inA[id]++
+	}
+	for _, id := range d.b {
+		inB[id]++
+	}
+	n := 0
+	for i, id := range d.a {
+		if inB[id] > 0 {
+			inB[id]-- // each token of b matches at most one of a
+			n += len(a[i])
+		}
+	}
+	return n
+}
+
+// resetBools returns s resized to n falses, reusing its array.
+func resetBools(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// intern maps the tokens of a and b to small integers (d.a, d.b) so the
+// diff compares ints instead of strings.
+func (d *differ) intern(a, b []string) {
+	n := len(a) + len(b)
+	if cap(d.ids) < n {
+		d.ids = make([]int, n)
+	}
+	ids := d.ids[:n]
+	token := func(i int) string {
+		if i < len(a) {
+			return a[i]
+		}
+		return b[i-len(a)]
+	}
+	if n <= smallIntern {
+		var seen [smallIntern]string
+		distinct := 0
+		for i := range ids {
+			t := token(i)
+			id := 0
+			for id < distinct && seen[id] != t {
+				id++
+			}
+			if id == distinct {
+				seen[distinct] = t
+				distinct++
+			}
+			ids[i] = id
+		}
+		d.distinct = distinct
+	} else {
+		if d.names == nil {
+			d.names = make(map[string]int, n)
+		} else {
+			clear(d.names)
+		}
+		for i := range ids {
+			t := token(i)
+			id, ok := d.names[t]
+			if !ok {
+				id = len(d.names)
+				d.names[t] = id
+			}
+			ids[i] = id
+		}
+		d.distinct = len(d.names)
+	}
+	d.a, d.b = ids[:len(a):len(a)], ids[len(a):]
 }
 
 // script walks the change marks and produces the edit script, deletions
 // before insertions within each run of changes.
 func (d *differ) script() []op {
-	ops := make([]op, 0, max(len(d.a), len(d.b)))
+	ops := d.ops[:0]
 	i, j := 0, 0
 	for i < len(d.a) || j < len(d.b) {
 		switch {
@@ -93,6 +178,7 @@ func (d *differ) script() []op {
 			j++
 		}
 	}
+	d.ops = ops
 	return ops
 }
 

@@ -2,6 +2,7 @@ package textdiff
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -43,4 +44,36 @@ func BenchmarkLinesFixture(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLines10KBRewrite diffs two ~10 KB texts written independently
+// from the same vocabulary: every line changed, paired lines share words
+// but little else.
+func BenchmarkLines10KBRewrite(b *testing.B) {
+	x := proseText(1, 10_000)
+	y := proseText(2, 10_000)
+	b.SetBytes(int64(len(x) + len(y)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(Lines(x, y, 3)) == 0 {
+			b.Fatal("no hunks")
+		}
+	}
+}
+
+// proseText returns about n bytes of lines of words, seeded.
+func proseText(seed uint64, n int) string {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	words := strings.Fields("event sourced content management system stores every change as an immutable fact the projection builds read models from the global log while editors publish posts and authors draft revisions")
+	var b strings.Builder
+	for b.Len() < n {
+		for i, k := 0, 6+rng.IntN(10); i < k; i++ {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(words[rng.IntN(len(words))])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -156,6 +156,7 @@ func makeLine(kind, raw string) Line {
 // markWords attaches word segments to the paired lines of each run of
 // deletions followed by insertions.
 func markWords(lines []Line) {
+	var w wordDiffer
 	for i := 0; i < len(lines); {
 		if lines[i].Kind != KindDelete {
 			i++
@@ -174,18 +175,31 @@ func markWords(lines []Line) {
 			if len(del.Text)+len(ins.Text) > maxWordDiffBytes {
 				continue
 			}
-			segs := Words(del.Text, ins.Text)
-			if similarity(segs, len(del.Text)+len(ins.Text)) < minSimilarity {
+			segs, ok := w.words(del.Text, ins.Text, minSimilarity)
+			if !ok {
 				continue
 			}
+			nd, ni := 0, 0
 			for _, s := range segs {
 				if s.Kind != KindInsert {
-					del.Segments = append(del.Segments, s)
+					nd++
 				}
 				if s.Kind != KindDelete {
-					ins.Segments = append(ins.Segments, s)
+					ni++
 				}
 			}
+			buf := make([]Segment, 0, nd+ni)
+			for _, s := range segs {
+				if s.Kind != KindInsert {
+					buf = append(buf, s)
+				}
+			}
+			for _, s := range segs {
+				if s.Kind != KindDelete {
+					buf = append(buf, s)
+				}
+			}
+			del.Segments, ins.Segments = buf[:nd:nd], buf[nd:]
 		}
 	}
 }
@@ -212,101 +226,246 @@ func similarity(segs []Segment, total int) float64 {
 // whitespace-only equal run between two changes is folded into them so the
 // result reads as whole phrases.
 func Words(a, b string) []Segment {
-	if a == b {
-		if a == "" {
-			return nil
-		}
-		return []Segment{{Kind: KindEqual, Text: a}}
-	}
-	ta, tb := tokenize(a), tokenize(b)
-	ops := diffTokens(ta, tb)
-
-	// Group the script into alternating equal runs and change runs.
-	type run struct {
-		equal    bool
-		del, ins strings.Builder
-	}
-	var runs []*run
-	cur := func(equal bool) *run {
-		if n := len(runs); n > 0 && runs[n-1].equal == equal {
-			return runs[n-1]
-		}
-		r := &run{equal: equal}
-		runs = append(runs, r)
-		return r
-	}
-	for _, o := range ops {
-		switch o.kind {
-		case opEqual:
-			cur(true).del.WriteString(ta[o.aIndex])
-		case opDelete:
-			cur(false).del.WriteString(ta[o.aIndex])
-		case opInsert:
-			cur(false).ins.WriteString(tb[o.bIndex])
-		}
-	}
-
-	var segs []Segment
-	var del, ins strings.Builder
-	flush := func() {
-		if del.Len() > 0 {
-			segs = append(segs, Segment{Kind: KindDelete, Text: del.String()})
-			del.Reset()
-		}
-		if ins.Len() > 0 {
-			segs = append(segs, Segment{Kind: KindInsert, Text: ins.String()})
-			ins.Reset()
-		}
-	}
-	for i, r := range runs {
-		if !r.equal {
-			del.WriteString(r.del.String())
-			ins.WriteString(r.ins.String())
-			continue
-		}
-		text := r.del.String()
-		between := i > 0 && i < len(runs)-1
-		if between && strings.TrimSpace(text) == "" {
-			del.WriteString(text)
-			ins.WriteString(text)
-			continue
-		}
-		flush()
-		segs = append(segs, Segment{Kind: KindEqual, Text: text})
-	}
-	flush()
+	var w wordDiffer
+	segs, _ := w.words(a, b, 0)
 	return segs
 }
 
-// tokenize splits s into words (letters and digits), whitespace runs and
-// single other characters.
-func tokenize(s string) []string {
-	var toks []string
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		j := i + size
-		switch {
-		case isWord(r):
-			for j < len(s) {
-				r2, n := utf8.DecodeRuneInString(s[j:])
-				if !isWord(r2) {
-					break
-				}
-				j += n
+// wordDiffer holds the buffers of word diffs, reused from one to the next
+// (the paired lines of one Lines call).
+type wordDiffer struct {
+	d      differ
+	ta, tb []string
+	runs   []wordRun
+	segs   []Segment
+}
+
+// wordRun is an equal run or a change run of a word diff. Tokens are
+// contiguous substrings, so a run is a byte range of a (equal text,
+// deleted text) and of b (inserted text).
+type wordRun struct {
+	equal              bool
+	aLo, aHi, bLo, bHi int
+}
+
+// words is Words, except that it returns (nil, false) when fewer than
+// minSimilarity of the characters of a and b are in equal segments (see
+// similarity). The segments are valid until the next call.
+func (w *wordDiffer) words(a, b string, minSimilarity float64) ([]Segment, bool) {
+	if a == b {
+		if a == "" {
+			return nil, true
+		}
+		return []Segment{{Kind: KindEqual, Text: a}}, true
+	}
+	// The common prefix and suffix of tokens are equal runs whatever the
+	// diff of the middle is (the diff strips them first too), so only the
+	// middle is tokenized and diffed; on edited prose it is a word or two.
+	// Valid UTF-8 is scanned token by token from both ends (tokens are
+	// maximal runs, so scanning backwards finds the same ones); other input
+	// is tokenized whole first.
+	preBytes, sufBytes := 0, 0
+	if utf8.ValidString(a) && utf8.ValidString(b) {
+		for preBytes < len(a) && preBytes < len(b) {
+			ea, eb := tokenEnd(a, preBytes), tokenEnd(b, preBytes)
+			if ea != eb || a[preBytes:ea] != b[preBytes:eb] {
+				break
 			}
-		case unicode.IsSpace(r):
-			for j < len(s) {
-				r2, n := utf8.DecodeRuneInString(s[j:])
-				if !unicode.IsSpace(r2) {
-					break
-				}
-				j += n
+			preBytes = ea
+		}
+		for preBytes < len(a)-sufBytes && preBytes < len(b)-sufBytes {
+			ja, jb := len(a)-sufBytes, len(b)-sufBytes
+			sa, sb := tokenStart(a, ja), tokenStart(b, jb)
+			if sa < preBytes || sb < preBytes || ja-sa != jb-sb || a[sa:ja] != b[sb:jb] {
+				break
+			}
+			sufBytes += ja - sa
+		}
+	}
+	// One token replaced by another (a changed word) needs no diff.
+	var ma, mb []string
+	ea, eb := len(a)-sufBytes, len(b)-sufBytes
+	single := preBytes < ea && preBytes < eb && tokenEnd(a, preBytes) == ea && tokenEnd(b, preBytes) == eb
+	if !single {
+		w.ta, w.tb = tokenize(w.ta[:0], a[preBytes:ea]), tokenize(w.tb[:0], b[preBytes:eb])
+		ma, mb = w.ta, w.tb
+		pre := 0
+		for pre < len(ma) && pre < len(mb) && ma[pre] == mb[pre] {
+			pre++
+		}
+		suf := 0
+		for suf < len(ma)-pre && suf < len(mb)-pre && ma[len(ma)-1-suf] == mb[len(mb)-1-suf] {
+			suf++
+		}
+		preBytes += tokenBytes(ma[:pre])
+		sufBytes += tokenBytes(ma[len(ma)-suf:])
+		ma, mb = ma[pre:len(ma)-suf], mb[pre:len(mb)-suf]
+	}
+
+	// Group the script into alternating equal runs and change runs.
+	runs := w.runs[:0]
+	ai, bi := 0, 0 // byte offsets in a and b
+	add := func(equal bool, da, db int) {
+		if n := len(runs); n == 0 || runs[n-1].equal != equal {
+			runs = append(runs, wordRun{equal: equal, aLo: ai, aHi: ai, bLo: bi, bHi: bi})
+		}
+		ai += da
+		bi += db
+		r := &runs[len(runs)-1]
+		r.aHi, r.bHi = ai, bi
+	}
+	if preBytes > 0 {
+		add(true, preBytes, preBytes)
+	}
+	switch {
+	case single, len(ma) == 0, len(mb) == 0:
+		add(false, len(a)-sufBytes-ai, len(b)-sufBytes-bi)
+	default:
+		w.d.intern(ma, mb)
+		if minSimilarity > 0 {
+			// Skip the diff when even keeping every common token could
+			// not make the pair similar enough.
+			most := preBytes + sufBytes + w.d.commonBytes(ma)
+			if float64(2*most) < minSimilarity*float64(len(a)+len(b)) {
+				return nil, false
 			}
 		}
+		for _, o := range w.d.run() {
+			switch o.kind {
+			case opEqual:
+				add(true, len(ma[o.aIndex]), len(ma[o.aIndex]))
+			case opDelete:
+				add(false, len(ma[o.aIndex]), 0)
+			case opInsert:
+				add(false, 0, len(mb[o.bIndex]))
+			}
+		}
+	}
+	if sufBytes > 0 {
+		add(true, sufBytes, sufBytes)
+	}
+	w.runs = runs
+	// Emit the runs, folding a whitespace-only equal run between two
+	// changes into them: the pending change then spans both changes and
+	// the whitespace, still one range of a and one of b.
+	segs := w.segs[:0]
+	pending := false
+	var aLo, aHi, bLo, bHi int
+	flush := func() {
+		if !pending {
+			return
+		}
+		if aHi > aLo {
+			segs = append(segs, Segment{Kind: KindDelete, Text: a[aLo:aHi]})
+		}
+		if bHi > bLo {
+			segs = append(segs, Segment{Kind: KindInsert, Text: b[bLo:bHi]})
+		}
+		pending = false
+	}
+	for i, r := range runs {
+		between := i > 0 && i < len(runs)-1
+		if r.equal && !(between && strings.TrimSpace(a[r.aLo:r.aHi]) == "") {
+			flush()
+			segs = append(segs, Segment{Kind: KindEqual, Text: a[r.aLo:r.aHi]})
+			continue
+		}
+		if !pending {
+			pending, aLo, bLo = true, r.aLo, r.bLo
+		}
+		aHi, bHi = r.aHi, r.bHi
+	}
+	flush()
+	w.segs = segs
+	if minSimilarity > 0 && similarity(segs, len(a)+len(b)) < minSimilarity {
+		return nil, false
+	}
+	return segs, true
+}
+
+// tokenBytes returns the length of the text of toks.
+func tokenBytes(toks []string) int {
+	n := 0
+	for _, t := range toks {
+		n += len(t)
+	}
+	return n
+}
+
+// tokenize appends to toks the tokens of s: words (letters and digits),
+// whitespace runs and single other characters.
+func tokenize(toks []string, s string) []string {
+	for i := 0; i < len(s); {
+		j := tokenEnd(s, i)
 		toks = append(toks, s[i:j])
 		i = j
 	}
 	return toks
+}
+
+// tokenClass is the kind of token a rune belongs to.
+type tokenClass uint8
+
+const (
+	classOther tokenClass = iota // a token of its own
+	classWord
+	classSpace
+)
+
+func classOf(r rune) tokenClass {
+	if r < utf8.RuneSelf {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '_':
+			return classWord
+		case r == ' ', '\t' <= r && r <= '\r':
+			return classSpace
+		}
+		return classOther
+	}
+	switch {
+	case isWord(r):
+		return classWord
+	case unicode.IsSpace(r):
+		return classSpace
+	}
+	return classOther
+}
+
+// tokenEnd returns the end of the token of s starting at i < len(s).
+func tokenEnd(s string, i int) int {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	class := classOf(r)
+	j := i + size
+	if class == classOther {
+		return j
+	}
+	for j < len(s) {
+		r, n := utf8.DecodeRuneInString(s[j:])
+		if classOf(r) != class {
+			break
+		}
+		j += n
+	}
+	return j
+}
+
+// tokenStart returns the start of the token of s ending at j > 0; s must be
+// valid UTF-8.
+func tokenStart(s string, j int) int {
+	r, size := utf8.DecodeLastRuneInString(s[:j])
+	class := classOf(r)
+	i := j - size
+	if class == classOther {
+		return i
+	}
+	for i > 0 {
+		r, n := utf8.DecodeLastRuneInString(s[:i])
+		if classOf(r) != class {
+			break
+		}
+		i -= n
+	}
+	return i
 }
 
 func isWord(r rune) bool {
