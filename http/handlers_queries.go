@@ -113,17 +113,35 @@ func (s *Server) listPosts(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	page, err := s.cfg.Reader.ListPosts(c.Request.Context(), f)
+	list := func(ctx context.Context) (encodedResponse, error) {
+		page, err := s.cfg.Reader.ListPosts(ctx, f)
+		if err != nil {
+			return encodedResponse{}, err
+		}
+		out, err := s.postPageWithMedia(ctx, page)
+		if err != nil {
+			return encodedResponse{}, err
+		}
+		return encodeJSON(out, "")
+	}
+	// Without IncludeAll or AuthorID the filter alone decides the page:
+	// every caller who gets this filter gets the same response.
+	if !f.IncludeAll && f.AuthorID == "" {
+		key := cacheKey("posts", f.Tag, f.Author, f.Q, string(f.Status), strconv.Itoa(f.Limit), f.Cursor)
+		r, err := s.cachedRead(c, key, list)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		writeEncoded(c, r, audiencePublic)
+		return
+	}
+	r, err := list(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out, err := s.postPageWithMedia(c.Request.Context(), page)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, out)
+	writeEncoded(c, r, audiencePrivate)
 }
 
 // canSee reports whether actor may read a post in status written by authorID.
@@ -202,18 +220,45 @@ func (s *Server) getPost(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	p, err := s.visiblePost(c, c.Param("id"))
+	idOrSlug := c.Param("id")
+	if publicViewer(actorOf(c)) {
+		r, err := s.cachedRead(c, cacheKey("post", idOrSlug), func(ctx context.Context) (encodedResponse, error) {
+			p, err := s.cfg.Reader.GetPost(ctx, idOrSlug)
+			if err != nil {
+				return encodedResponse{}, err
+			}
+			if !canSee(domain.Actor{}, p.Status, p.Author.ID) {
+				return encodedResponse{}, errPostNotFound
+			}
+			return s.encodePost(ctx, p)
+		})
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		writeEncoded(c, r, audiencePublic)
+		return
+	}
+	p, err := s.visiblePost(c, idOrSlug)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(p.Version))
-	out, err := s.postWithMedia(c.Request.Context(), p)
+	r, err := s.encodePost(c.Request.Context(), p)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, out)
+	writeEncoded(c, r, audiencePrivate)
+}
+
+// encodePost encodes p with its feature image, tagged with its version.
+func (s *Server) encodePost(ctx context.Context, p queries.Post) (encodedResponse, error) {
+	out, err := s.postWithMedia(ctx, p)
+	if err != nil {
+		return encodedResponse{}, err
+	}
+	return encodeJSON(out, etag(p.Version))
 }
 
 func (s *Server) getPostAt(c *gin.Context, asOf *time.Time, version uint64, hasVersion bool) {
@@ -268,8 +313,16 @@ func (s *Server) getPostAt(c *gin.Context, asOf *time.Time, version uint64, hasV
 	if u, err := s.cfg.Reader.GetUser(ctx, post.AuthorID); err == nil {
 		out.Author = queries.UserRef{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
 	}
-	c.Header("ETag", etag(post.Version))
-	c.JSON(http.StatusOK, out)
+	r, err := encodeJSON(out, etag(post.Version))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	to := audiencePrivate
+	if publicViewer(a) {
+		to = audiencePublic
+	}
+	writeEncoded(c, r, to)
 }
 
 // historyPost loads a post for the revision/history endpoints: visible to
@@ -447,15 +500,21 @@ func (s *Server) listTags(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	tags, err := s.cfg.Reader.ListTags(c.Request.Context())
+	r, err := s.cachedRead(c, "tags", func(ctx context.Context) (encodedResponse, error) {
+		tags, err := s.cfg.Reader.ListTags(ctx)
+		if err != nil {
+			return encodedResponse{}, err
+		}
+		if tags == nil {
+			tags = []queries.Tag{}
+		}
+		return encodeJSON(gin.H{"items": tags}, "")
+	})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if tags == nil {
-		tags = []queries.Tag{}
-	}
-	c.JSON(http.StatusOK, gin.H{"items": tags})
+	writeEncoded(c, r, audienceEveryone)
 }
 
 // listUsers lists accounts (GET /api/v1/users; admin, auditor).

@@ -613,9 +613,14 @@ func (s *Server) mediaLinks() queries.MediaLinkFinder {
 	return l
 }
 
-// postWithMedia adds p's feature image (one more query, only when it has one).
+// postWithMedia adds p's feature image (one more query, only when it has one
+// that the Reader did not read with the post).
 func (s *Server) postWithMedia(ctx context.Context, p queries.Post) (postJSON, error) {
 	out := postJSON{Post: p}
+	if p.FeatureImage != nil {
+		out.FeatureImage = newFeatureImageDTO(*p.FeatureImage)
+		return out, nil
+	}
 	if l := s.mediaLinks(); l != nil && p.FeatureMediaID != "" {
 		links, err := l.FeatureImages(ctx, []string{p.ID})
 		if err != nil {
@@ -634,7 +639,10 @@ func (s *Server) postPageWithMedia(ctx context.Context, page queries.Page[querie
 	ids := make([]string, 0, len(page.Items))
 	for i, p := range page.Items {
 		out.Items[i].PostSummary = p
-		if p.FeatureMediaID != "" {
+		switch {
+		case p.FeatureImage != nil:
+			out.Items[i].FeatureImage = newFeatureImageDTO(*p.FeatureImage)
+		case p.FeatureMediaID != "":
 			ids = append(ids, p.ID)
 		}
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ type apiOp struct {
 	More map[int]string
 	// NoBody lists further statuses answered without a body (e.g. 304).
 	NoBody []int
+	// Conditional marks GETs with an ETag that answer a matching
+	// If-None-Match with 304 (http/cache.go).
+	Conditional bool
 }
 
 // apiOps is the API surface; TestOpenAPIMatchesRoutes keeps it equal to
@@ -90,14 +94,14 @@ var apiOps = []apiOp{
 		More: map[int]string{206: "a byte range"}, NoBody: []int{304}, Errors: []int{404, 416}},
 	{Method: "HEAD", Path: "/media/{hash}/{file}", Summary: "Headers of a rendition", Status: 200, NoBody: []int{304}, Errors: []int{404}},
 
-	{Method: "GET", Path: "/api/v1/posts", Summary: "List visible posts, newest first; q = full-text search", MinPosition: true, Query: []string{"tag", "author", "q", "status", "limit", "cursor"}, Status: 200, Schema: "PostPage", Errors: []int{401, 422, 503}},
-	{Method: "GET", Path: "/api/v1/posts/{id}", Summary: "One post by id or slug; as_of or version: as it was then", MinPosition: true, Query: []string{"as_of", "version"}, Status: 200, Schema: "Post", Errors: []int{401, 404, 422, 503}},
+	{Method: "GET", Path: "/api/v1/posts", Summary: "List visible posts, newest first; q = full-text search", MinPosition: true, Conditional: true, Query: []string{"tag", "author", "q", "status", "limit", "cursor"}, Status: 200, Schema: "PostPage", Errors: []int{401, 422, 503}},
+	{Method: "GET", Path: "/api/v1/posts/{id}", Summary: "One post by id or slug; as_of or version: as it was then", MinPosition: true, Conditional: true, Query: []string{"as_of", "version"}, Status: 200, Schema: "Post", Errors: []int{401, 404, 422, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}/revisions", Summary: "Content snapshots (author of it, editor, auditor, admin)", Auth: "user", MinPosition: true, Query: []string{"limit", "cursor"}, Status: 200, Schema: "RevisionPage", Errors: []int{401, 403, 404, 422, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}/revisions/{n}", Summary: "One snapshot with its body", Auth: "user", MinPosition: true, Status: 200, Schema: "Revision", Errors: []int{401, 403, 404, 422, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}/diff", Summary: "Diff of two revisions: fields, tags, body hunks with words marked", Auth: "user", MinPosition: true, Query: []string{"from", "to"}, Status: 200, Schema: "Diff", Errors: []int{401, 403, 404, 422, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}/history", Summary: "Every event of the post, oldest first", Auth: "user", MinPosition: true, Status: 200, Schema: "HistoryList", Errors: []int{401, 403, 404, 503}},
 	{Method: "GET", Path: "/api/v1/posts/{id}/events", Summary: "Raw events from the store (auditor, admin)", Auth: "user", Status: 200, Schema: "EventList", Errors: []int{401, 403, 404}},
-	{Method: "GET", Path: "/api/v1/tags", Summary: "Tags of published posts with counts", MinPosition: true, Status: 200, Schema: "TagList", Errors: []int{503}},
+	{Method: "GET", Path: "/api/v1/tags", Summary: "Tags of published posts with counts", MinPosition: true, Conditional: true, Status: 200, Schema: "TagList", Errors: []int{503}},
 
 	{Method: "GET", Path: "/api/v1/audit", Summary: "Every event in the system, newest first (auditor, admin)", Auth: "user", MinPosition: true, Query: []string{"actor", "type", "stream", "since", "until", "limit", "cursor"}, Status: 200, Schema: "AuditPage", Errors: []int{401, 403, 422, 503}},
 	{Method: "GET", Path: "/api/v1/events", Summary: "The global log in order (auditor, admin)", Auth: "user", Query: []string{"after", "limit"}, Status: 200, Schema: "EventsPage", Errors: []int{401, 403, 422}},
@@ -292,6 +296,10 @@ func buildOpenAPI() map[string]any {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": str,
 				"description": "a retry with the same key returns the first response (24 h)"})
 		}
+		if op.Conditional {
+			params = append(params, map[string]any{"name": "If-None-Match", "in": "header", "required": false, "schema": str,
+				"description": `entity tags from earlier ETag headers (a post's is its version, "3"); a match → 304 without a body. Responses are Cache-Control: no-cache (private when they depend on the caller)`})
+		}
 		if op.MinPosition {
 			params = append(params, map[string]any{"name": "X-Min-Position", "in": "header", "required": false, "schema": str,
 				"description": "wait (bounded) until the read model reached this log position; 503 + Retry-After past that"})
@@ -334,7 +342,11 @@ func buildOpenAPI() map[string]any {
 			}
 			resp[strconv.Itoa(st)] = more
 		}
-		for _, st := range op.NoBody {
+		noBody := op.NoBody
+		if op.Conditional && !slices.Contains(noBody, http.StatusNotModified) {
+			noBody = append(slices.Clone(noBody), http.StatusNotModified)
+		}
+		for _, st := range noBody {
 			resp[strconv.Itoa(st)] = map[string]any{"description": http.StatusText(st)}
 		}
 		errs := append([]int{}, op.Errors...)

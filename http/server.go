@@ -41,6 +41,7 @@ import (
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
 	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
+	"github.com/palimpsest-cms/palimpsest/http/readcache"
 	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
 	"github.com/palimpsest-cms/palimpsest/queries"
@@ -143,6 +144,19 @@ type Config struct {
 	// media.DefaultMaxBytes); keep it equal to the commands' media limit.
 	// Upload bodies may exceed it by the multipart overhead only.
 	MediaMaxBytes int64
+	// Generations tells the public response cache when the read models
+	// may have changed (default: Waiter, when it implements
+	// readcache.Generationer as *projections.Waiter does). Nil disables
+	// the cache. See cache.go.
+	Generations readcache.Generationer
+	// PublicCacheTTL bounds how long a cached public response (the post
+	// list, a published post, the tags, for callers who see only published
+	// posts) is served while no projection commit is announced (default
+	// 5 s). Negative disables the cache.
+	PublicCacheTTL time.Duration
+	// PublicCacheMaxBytes caps the memory of the public response cache
+	// (default 32 MiB).
+	PublicCacheMaxBytes int
 }
 
 // Validate checks the configuration and fills defaults.
@@ -234,6 +248,20 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Generations == nil {
+		if g, ok := c.Waiter.(readcache.Generationer); ok {
+			c.Generations = g
+		}
+	}
+	if c.PublicCacheTTL == 0 {
+		c.PublicCacheTTL = 5 * time.Second
+	}
+	if c.PublicCacheMaxBytes == 0 {
+		c.PublicCacheMaxBytes = 32 << 20
+	}
+	if c.PublicCacheMaxBytes < 0 {
+		errs = append(errs, errors.New("public cache max bytes must be positive"))
+	}
 	for _, o := range c.CORSOrigins {
 		if o == "" || o == "*" {
 			errs = append(errs, fmt.Errorf("CORS origin %q: list exact origins", o))
@@ -256,6 +284,9 @@ type Server struct {
 	users   *userCache
 	metrics *httpMetrics
 	cors    map[string]bool
+	// public caches responses every publicViewer gets (cache.go); nil
+	// when disabled.
+	public *readcache.Cache[encodedResponse]
 	// lastPurge is when expired auth rows were last purged (Unix ns).
 	lastPurge atomic.Int64
 }
@@ -304,6 +335,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new http server: %w", err)
 	}
 	s.metrics = m
+	if s.public, err = newPublicCache(cfg); err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
 	if err := s.routes(); err != nil {
 		return nil, fmt.Errorf("new http server: %w", err)
 	}

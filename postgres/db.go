@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,13 +17,25 @@ import (
 // the configured one.
 const MaintenanceDatabase = "postgres"
 
-// Open returns a connection pool for dsn. When the database named in dsn does
-// not exist, Open creates it first, connecting to the MaintenanceDatabase of
-// the same server with the same credentials.
+// DefaultMaxConns is the size of the pools Open returns unless dsn sets
+// pool_max_conns. One pool serves the HTTP handlers, the projection batches
+// and the scheduler of a process; pgxpool's own default, max(4, NumCPU),
+// made API reads queue behind projection transactions (4 connections on a
+// 2-core machine). Connections are opened on demand, so an idle process
+// holds few.
+const DefaultMaxConns = 16
+
+// Open returns a connection pool for dsn, of at most DefaultMaxConns
+// connections unless dsn sets pool_max_conns. When the database named in dsn
+// does not exist, Open creates it first, connecting to the
+// MaintenanceDatabase of the same server with the same credentials.
 func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: parse url: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

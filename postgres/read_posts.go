@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +26,62 @@ type postCursor struct {
 
 const postSummaryColumns = `p.id::text, p.slug, p.title, p.excerpt, p.tags, p.status, p.author_id::text,
 	coalesce(a.username, ''), coalesce(a.display_name, ''), p.version, p.revision, p.created_at, p.updated_at,
-	p.published_at, p.scheduled_for, coalesce(p.feature_media_id::text, ''), p.sort_at`
+	p.published_at, p.scheduled_for, ` + featureImageColumns + `, p.sort_at`
+
+// featureImageColumns and joinFeatureMedia read a post's feature image with
+// the post itself, as FeatureImages does, so a page or a post costs one
+// round trip: the media columns are NULL for posts without one.
+const (
+	featureImageColumns = `coalesce(p.feature_media_id::text, ''), p.feature_hash, p.feature_alt, m.width, m.height, m.renditions`
+	joinFeatureMedia    = ` LEFT JOIN media m ON m.id = p.feature_media_id`
+)
+
+// featureImage holds the scanned featureImageColumns.
+type featureImage struct {
+	mediaID, hash, alt string
+	width, height      *int
+	renditions         []byte
+}
+
+// dest returns the scan destinations of featureImageColumns.
+func (f *featureImage) dest() []any {
+	return []any{&f.mediaID, &f.hash, &f.alt, &f.width, &f.height, &f.renditions}
+}
+
+// link returns the scanned feature image, nil when the post has none.
+func (f *featureImage) link() (*queries.MediaLink, error) {
+	if f.mediaID == "" {
+		return nil, nil
+	}
+	l := &queries.MediaLink{MediaID: f.mediaID, Hash: f.hash, Alt: f.alt}
+	if f.width != nil {
+		l.Width = *f.width
+	}
+	if f.height != nil {
+		l.Height = *f.height
+	}
+	l.Renditions = []queries.MediaRendition{}
+	if len(f.renditions) > 0 {
+		if err := json.Unmarshal(f.renditions, &l.Renditions); err != nil {
+			return nil, fmt.Errorf("decode renditions of media %s: %w", f.mediaID, err)
+		}
+	}
+	return l, nil
+}
+
+// statusValue returns a known status as an SQL literal, anything else as a
+// parameter of a. Statuses and limits are written into list statements so
+// the common lists (the public first page above all) are statements without
+// parameters: PostgreSQL plans those once per connection, while with a
+// status or LIMIT parameter it re-planned them on every execution (its
+// generic plan looked dearer), and planning cost more than running them.
+// The statuses are a closed set of plain words, safe as literals.
+func statusValue(a *args, s domain.PostStatus) string {
+	if s.Valid() {
+		return "'" + string(s) + "'"
+	}
+	return a.add(string(s))
+}
 
 // ListPosts implements queries.Finder. Lists are newest first by
 // coalesce(published_at, created_at), then id; with Q they are ordered by
@@ -65,7 +122,7 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 		var cond string
 		if len(statuses) == 1 {
 			// Equality lets the (status, sort_at, id) index deliver the order.
-			cond = "p.status = " + a.add(string(statuses[0]))
+			cond = "p.status = " + statusValue(&a, statuses[0])
 		} else {
 			names := make([]string, len(statuses))
 			for i, s := range statuses {
@@ -82,7 +139,7 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 	}
 	switch {
 	case f.Status != "":
-		where = append(where, "p.status = "+a.add(string(f.Status)))
+		where = append(where, "p.status = "+statusValue(&a, f.Status))
 	case excludeDeleted:
 		where = append(where, "p.status <> 'deleted'")
 	}
@@ -112,11 +169,12 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 	} else {
 		sql += ", 0::real AS rank"
 	}
-	sql += " FROM posts p LEFT JOIN users a ON a.id = p.author_id"
+	sql += " FROM posts p LEFT JOIN users a ON a.id = p.author_id" + joinFeatureMedia
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY " + order + " LIMIT " + a.add(limit+1)
+	// The limit is written into the statement too (see statusValue).
+	sql += " ORDER BY " + order + " LIMIT " + strconv.Itoa(limit+1)
 
 	rows, err := r.pool.Query(ctx, sql, a...)
 	if err != nil {
@@ -130,11 +188,18 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
 		var it item
 		var status string
-		err := row.Scan(&it.ID, &it.Slug, &it.Title, &it.Excerpt, &it.Tags, &status, &it.Author.ID,
+		var fi featureImage
+		dest := append([]any{&it.ID, &it.Slug, &it.Title, &it.Excerpt, &it.Tags, &status, &it.Author.ID,
 			&it.Author.Username, &it.Author.DisplayName, &it.Version, &it.Revision, &it.CreatedAt, &it.UpdatedAt,
-			&it.PublishedAt, &it.ScheduledFor, &it.FeatureMediaID, &it.sortAt, &it.rank)
+			&it.PublishedAt, &it.ScheduledFor}, fi.dest()...)
+		if err := row.Scan(append(dest, &it.sortAt, &it.rank)...); err != nil {
+			return it, err
+		}
 		it.Status = domain.PostStatus(status)
 		normalizePostTimes(&it.CreatedAt, &it.UpdatedAt, it.PublishedAt, it.ScheduledFor)
+		it.FeatureMediaID = fi.mediaID
+		var err error
+		it.FeatureImage, err = fi.link()
 		return it, err
 	})
 	if err != nil {
@@ -158,19 +223,25 @@ func (r *Reader) GetPost(ctx context.Context, idOrSlug string) (queries.Post, er
 	const sql = `SELECT p.id::text, p.slug, p.title, p.excerpt, p.body, coalesce(p.body_html, ''), p.tags, p.status,
 	p.author_id::text, coalesce(a.username, ''), coalesce(a.display_name, ''), p.version, p.revision,
 	p.created_at, p.updated_at, p.published_at, p.scheduled_for, p.deleted_at,
-	coalesce(p.feature_media_id::text, '')
-FROM posts p LEFT JOIN users a ON a.id = p.author_id WHERE `
+	` + featureImageColumns + `
+FROM posts p LEFT JOIN users a ON a.id = p.author_id` + joinFeatureMedia + ` WHERE `
 	scan := func(row pgx.Row) (queries.Post, error) {
 		var p queries.Post
 		var status string
-		err := row.Scan(&p.ID, &p.Slug, &p.Title, &p.Excerpt, &p.Body, &p.BodyHTML, &p.Tags, &status,
+		var fi featureImage
+		err := row.Scan(append([]any{&p.ID, &p.Slug, &p.Title, &p.Excerpt, &p.Body, &p.BodyHTML, &p.Tags, &status,
 			&p.Author.ID, &p.Author.Username, &p.Author.DisplayName, &p.Version, &p.Revision,
-			&p.CreatedAt, &p.UpdatedAt, &p.PublishedAt, &p.ScheduledFor, &p.DeletedAt, &p.FeatureMediaID)
+			&p.CreatedAt, &p.UpdatedAt, &p.PublishedAt, &p.ScheduledFor, &p.DeletedAt}, fi.dest()...)...)
+		if err != nil {
+			return p, err
+		}
 		p.Status = domain.PostStatus(status)
 		normalizePostTimes(&p.CreatedAt, &p.UpdatedAt, p.PublishedAt, p.ScheduledFor)
 		if p.DeletedAt != nil {
 			*p.DeletedAt = p.DeletedAt.UTC()
 		}
+		p.FeatureMediaID = fi.mediaID
+		p.FeatureImage, err = fi.link()
 		return p, err
 	}
 	if id, ok := parseUUID(idOrSlug); ok {

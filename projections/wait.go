@@ -68,11 +68,14 @@ func NewWaiter(pool *pgxpool.Pool, logger *slog.Logger) *Waiter {
 }
 
 // Generation returns a number that changes whenever a projection announces
-// a new checkpoint (after the transaction that moved it committed) and
+// a new checkpoint (after the transaction that moved it committed), whenever
+// WaitFor reads a newer checkpoint from the database than was announced, and
 // whenever the listener reconnects (announcements may have been lost). A
 // value read from read models after Generation returned g reflects every
 // commit announced before; while Generation still returns g, nothing newer
-// has been announced, so the value may be served again. See http/readcache.
+// has been announced, so the value may be served again. Once WaitFor
+// returned for a position, the generation differs from every one read
+// before that position's commit. See http/readcache.
 func (w *Waiter) Generation() uint64 { return w.gen.Load() }
 
 // Close stops the listener.
@@ -177,11 +180,20 @@ func (w *Waiter) refresh(ctx context.Context, names []string) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	advanced := false
 	for _, c := range cps {
 		st := w.known[c.Name] // positions only grow: keep the larger
+		advanced = advanced || c.Position > st.pos
 		st.pos = max(st.pos, c.Position)
 		st.failed = c.State == storedFailed
 		w.known[c.Name] = st
+	}
+	if advanced {
+		// A checkpoint learned here rather than from its announcement
+		// (still in flight, or lost) moves the generation too: WaitFor may
+		// return on it, and its caller must then not be served a cached
+		// value computed before that commit (see Generation).
+		w.gen.Add(1)
 	}
 	return nil
 }

@@ -48,6 +48,12 @@ type Finder interface {
 	GetRevision(ctx context.Context, postID string, n int) (Revision, error)
 	// ListHistory returns every event of a post, oldest first.
 	ListHistory(ctx context.Context, postID string) ([]HistoryEntry, error)
+	// SeekHistory returns one page of a post's timeline, keyed by event
+	// version.
+	SeekHistory(ctx context.Context, postID string, seek Seek) (Window[HistoryEntry], error)
+	// SeekRevisions returns one page of a post's content snapshots, keyed
+	// by revision number, without bodies.
+	SeekRevisions(ctx context.Context, postID string, seek Seek) (Window[Revision], error)
 	// ListAudit lists events of every stream, newest first.
 	ListAudit(ctx context.Context, filter AuditFilter) (Page[AuditEntry], error)
 	// ListUsers lists user accounts by username.
@@ -95,6 +101,11 @@ type Post struct {
 	// FeatureMediaID is the feature image's media id, "" when none; the HTTP
 	// layer looks up its renditions only when it is set.
 	FeatureMediaID string `json:"-"`
+	// FeatureImage is the feature image with its media item when the
+	// Finder read it together with the post (postgres.Reader does, in the
+	// same query); nil when there is none or the Finder leaves it to
+	// MediaLinkFinder.FeatureImages.
+	FeatureImage *MediaLink `json:"-"`
 }
 
 // PostSummary is a post in a list: everything but the body.
@@ -114,6 +125,8 @@ type PostSummary struct {
 	ScheduledFor *time.Time        `json:"scheduled_for"`
 	// FeatureMediaID is the feature image's media id, "" when none.
 	FeatureMediaID string `json:"-"`
+	// FeatureImage is as in Post: read with the list when the Finder can.
+	FeatureImage *MediaLink `json:"-"`
 }
 
 // Revision kinds.
@@ -156,6 +169,32 @@ type HistoryEntry struct {
 	Summary       string      `json:"summary"`
 	EventID       string      `json:"event_id"`
 	Position      uint64      `json:"position"`
+}
+
+// Seek selects one page of a post's timeline or revisions by keyset: the
+// Limit entries next to an exclusive bound on their key (event version or
+// revision number), so every page costs one index range scan however long
+// the post's history is.
+type Seek struct {
+	// Limit is the page length (see NormalizeLimit).
+	Limit int
+	// Backward pages from the newest entries towards the oldest: the page
+	// holds the newest entries whose key is below Bound. Otherwise the page
+	// holds the oldest entries whose key is above Bound.
+	Backward bool
+	// Bound is the exclusive key bound, usually the key of the first (when
+	// Backward) or last entry of the neighbouring page. 0 starts at the
+	// newest entry when Backward and at the oldest otherwise.
+	Bound uint64
+}
+
+// Window is one page of a keyed list, oldest first, with what lies beyond
+// its ends.
+type Window[T any] struct {
+	Items []T
+	// Older reports entries older than the page (than its bound when the
+	// page is empty); Newer, entries newer than it.
+	Older, Newer bool
 }
 
 // AuditEntry is one event of any stream in the audit log. It never carries

@@ -5,7 +5,11 @@
 # create a published post with 1,000 revisions (bench/fixture), upload one
 # JPEG through the API, sign in through the UI form, and measure with wrk in
 # the same run: the ceiling, the public home page, the post page, the
-# history page (signed-in editor's cookie) and a w640 rendition.
+# history page (signed-in editor's cookie) and a w640 rendition. The
+# public pages and history views are cached until a projection commits
+# (http/web/cache.go); with UNCACHED=1 the script restarts `cms serve` with
+# the caches off (CMS_PUBLIC_CACHE_TTL=-1s) and measures the three pages
+# again, i.e. the cost of every request that follows a commit.
 #
 # Everything talks to 127.0.0.1 only. Every step is bounded in time.
 #
@@ -14,6 +18,7 @@
 #   DB=bench_l                     database (dropped and recreated unless REUSE_DB=1)
 #   REUSE_DB=0                     1 = keep an already seeded $DB
 #   WRK_DURATION=15s WRK_CONNS=32 WRK_THREADS=2
+#   UNCACHED=1                     0 = skip the uncached pass
 #   REVISIONS=1000 REVISION_BYTES=10000
 #   MEDIA_DIR=/tmp/bench-web-media-$DB  uploaded media (kept with the database: uploads deduplicate)
 #   OUT=/tmp/bench-web-<date>      binaries, logs and raw wrk outputs
@@ -30,6 +35,7 @@ REUSE_DB=${REUSE_DB:-0}
 WRK_DURATION=${WRK_DURATION:-15s}
 WRK_CONNS=${WRK_CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
+UNCACHED=${UNCACHED:-1}
 REVISIONS=${REVISIONS:-1000}
 REVISION_BYTES=${REVISION_BYTES:-10000}
 PASSWORD=${PASSWORD:-benchpass123}
@@ -159,13 +165,25 @@ run_wrk "GET / (home, $POSTS posts)" "http://$ADDR/"
 run_wrk "GET /posts/{slug} ($REVISIONS revisions)" "http://$ADDR/posts/$FIXTURE_SLUG"
 run_wrk "GET /desk/posts/{id}/history ($REVISIONS revisions, editor)" "http://$ADDR/desk/posts/$FIXTURE_ID/history" "Cookie: $cookie"
 run_wrk "GET /media/{hash}/w640.jpg" "http://$ADDR/media/$hash/w640.jpg"
-run_wrk "ceiling again" "http://$CEILING_ADDR/"
-result "run end" "machine" "$(machine)"
 result "cms serve" "VmHWM" "$(awk '/VmHWM/{print $2, $3}' /proc/"$SERVE_PID"/status)"
 for p in / "/posts/$FIXTURE_SLUG" "/media/$hash/w640.jpg"; do
 	result "size $p" "bytes" "$(curl -fsS "http://$ADDR$p" | wc -c)"
 done
 result "size history" "bytes" "$(curl -fsS -H "Cookie: $cookie" "http://$ADDR/desk/posts/$FIXTURE_ID/history" | wc -c)"
+if [ "$UNCACHED" = 1 ]; then
+	kill "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null || true
+	CMS_PUBLIC_CACHE_TTL=-1s "$CMS" serve >"$OUT/serve-uncached.log" 2>&1 &
+	SERVE_PID=$!
+	PIDS+=($SERVE_PID)
+	wait_ready "$ADDR"
+	log "caches off (CMS_PUBLIC_CACHE_TTL=-1s) ($(machine))"
+	run_wrk "uncached GET / (home, $POSTS posts)" "http://$ADDR/"
+	run_wrk "uncached GET /posts/{slug} ($REVISIONS revisions)" "http://$ADDR/posts/$FIXTURE_SLUG"
+	run_wrk "uncached GET /desk/posts/{id}/history ($REVISIONS revisions, editor)" "http://$ADDR/desk/posts/$FIXTURE_ID/history" "Cookie: $cookie"
+fi
+run_wrk "ceiling again" "http://$CEILING_ADDR/"
+result "run end" "machine" "$(machine)"
 
 echo
 echo "== results ($(date -u +%Y-%m-%dT%H:%MZ), $(machine), outputs in $OUT) =="

@@ -68,6 +68,10 @@ func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *command
 		BaseURL:          baseURL,
 		SecureCookies:    serveOpts.secureCookies,
 		Limiter:          limiter,
+		// The anonymous public pages and the history views are cached
+		// until a projection commits (waiter's generation), like the
+		// API's public responses, under the same TTL knob.
+		PublicCacheTTL: serveOpts.publicCacheTTL,
 	})
 	if err != nil {
 		return nil, err

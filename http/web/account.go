@@ -37,6 +37,9 @@ func (ui *UI) wait(ctx context.Context, pos eventstore.Position) {
 	if err := ui.cfg.Waiter.WaitFor(ctx, pos); err != nil {
 		ui.log.Warn("web: projections did not catch up", "position", pos, "err", err)
 	}
+	if ui.gens != nil {
+		ui.gens.wrote() // no cached public page predates the change (cache.go)
+	}
 }
 
 // safeNext returns next when it is a local path, else "/".

@@ -31,10 +31,27 @@ import (
 // env is a full server: real PostgreSQL read models, the in-memory event
 // store, commands, the projection runtime and the UI on a Gin engine.
 type env struct {
-	t    *testing.T
-	srv  *httptest.Server
-	cmds *commands.Handler
-	ui   *web.UI
+	t      *testing.T
+	srv    *httptest.Server
+	cmds   *commands.Handler
+	ui     *web.UI
+	store  eventstore.Store
+	waiter *projections.Waiter
+}
+
+// settle waits until every projection has reached the head of the log, so
+// no commit announcement is still on its way.
+func (e *env) settle() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := e.store.Head(ctx)
+	if err != nil {
+		e.t.Fatalf("head: %v", err)
+	}
+	if err := e.waiter.WaitFor(ctx, head); err != nil {
+		e.t.Fatalf("projections did not reach the head %d: %v", head, err)
+	}
 }
 
 func testLogger() *slog.Logger {
@@ -102,7 +119,7 @@ func newEnv(t *testing.T) *env {
 	engine.NoRoute(ui.NotFound)
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, cmds: cmds, ui: ui}
+	return &env{t: t, srv: srv, cmds: cmds, ui: ui, store: store, waiter: waiter}
 }
 
 // client is a browser-like HTTP client with its own cookie jar.

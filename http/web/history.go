@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -94,44 +96,26 @@ func (ui *UI) history(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	timeline, err := ui.cfg.Reader.ListHistory(ctx, post.ID)
+	revSeek, ok1 := historySeek(c, "rev")
+	evSeek, ok2 := historySeek(c, "ev")
+	if !ok1 || !ok2 {
+		ui.renderError(c, http.StatusBadRequest, "This page of the history does not exist. Start again from the newest entries.")
+		return
+	}
+	view, err := ui.historyView(c, post, revSeek, evSeek)
 	if err != nil {
 		ui.fail(c, err)
 		return
 	}
-	var revs []queries.Revision
-	cursor := ""
-	for {
-		pg, err := ui.cfg.Reader.ListRevisions(ctx, post.ID, queries.MaxLimit, cursor)
-		if err != nil {
-			ui.fail(c, err)
-			return
-		}
-		revs = append(revs, pg.Items...)
-		if pg.NextCursor == nil || len(revs) >= 1000 {
-			break
-		}
-		cursor = *pg.NextCursor
-	}
-	// A long-lived post has thousands of entries; rendering them all made a
-	// megabyte page. Show the newest historyWindow of each, with links to
-	// older ones.
-	revs, olderRev := windowBefore(revs, c.Query("rev_before"), func(r queries.Revision) uint64 { return uint64(r.Revision) })
-	timeline, olderEv := windowBefore(timeline, c.Query("ev_before"), func(e queries.HistoryEntry) uint64 { return e.Version })
 	p := ui.newPage(c, "History: "+post.Title)
 	p.MainWide = true
 	p.Data["Post"] = post
-	p.Data["Timeline"] = timeline
-	p.Data["Revisions"] = revs
-	p.Data["OlderRevisions"] = olderRev
-	p.Data["OlderEvents"] = olderEv
-	p.Data["Paged"] = c.Query("rev_before") != "" || c.Query("ev_before") != ""
+	p.Data["RevisionRows"] = view.revisionRows
+	p.Data["TimelineItems"] = view.timelineItems
+	p.Data["RevisionPages"] = historyLinks(c, "rev", view.revs, func(r queries.Revision) uint64 { return uint64(r.Revision) })
+	p.Data["EventPages"] = historyLinks(c, "ev", view.timeline, func(e queries.HistoryEntry) uint64 { return e.Version })
 	p.Data["CanEdit"] = canEditPost(actorOf(c), post)
 	p.Data["Now"] = time.Now().UTC().Format("2006-01-02T15:04")
-	if n := len(revs); n > 1 {
-		p.Data["From"], p.Data["To"] = revs[n-2].Revision, revs[n-1].Revision
-	}
 	ui.render(c, http.StatusOK, "history", p)
 }
 
@@ -139,22 +123,132 @@ func (ui *UI) history(c *gin.Context) {
 // shows at once.
 const historyWindow = 50
 
-// windowBefore returns the newest historyWindow items (kept oldest first)
-// whose key is below before (all items when before is empty or invalid),
-// and the key to ask for the next older window, 0 when there is none.
-func windowBefore[T any](items []T, before string, key func(T) uint64) ([]T, uint64) {
-	if b, err := strconv.ParseUint(before, 10, 64); err == nil && b > 0 {
-		n := 0
-		for n < len(items) && key(items[n]) < b {
-			n++
+// historyView is the part of a history page that is the same for everyone
+// allowed to see the post's history: one page of its revisions and one of
+// its timeline, rendered. A long-lived post has thousands of revisions and
+// events; the page shows historyWindow of each, read by keyset (one index
+// range scan each, however long the history).
+type historyView struct {
+	revs          queries.Window[queries.Revision]
+	timeline      queries.Window[queries.HistoryEntry]
+	revisionRows  template.HTML
+	timelineItems template.HTML
+}
+
+// size estimates the bytes v holds.
+func (v *historyView) size() int {
+	const perItem = 512 // a row's strings and times
+	return len(v.revisionRows) + len(v.timelineItems) + perItem*(len(v.revs.Items)+len(v.timeline.Items))
+}
+
+// historyFragments is what the revision rows and the timeline items of a
+// history page show (history_rows.go).
+type historyFragments struct {
+	Post      queries.Post
+	Revisions []queries.Revision
+	Timeline  []queries.HistoryEntry
+	// From and To are the revisions the compare form starts with.
+	From, To int
+}
+
+// historyView returns the history view of post at the pages revSeek and
+// evSeek. The caller has checked that the actor may see it. Views are
+// cached like public pages (cache.go), and shared by everyone allowed to see
+// the history: they depend only on the read models (and on post's id and
+// current revision, which the key holds), never on who looks. A cached view
+// saves two round trips and the rendering of a hundred rows.
+func (ui *UI) historyView(c *gin.Context, post queries.Post, revSeek, evSeek queries.Seek) (*historyView, error) {
+	build := func(ctx context.Context) (*historyView, error) {
+		revs, err := ui.cfg.Reader.SeekRevisions(ctx, post.ID, revSeek)
+		if err != nil {
+			return nil, err
 		}
-		items = items[:n]
+		timeline, err := ui.cfg.Reader.SeekHistory(ctx, post.ID, evSeek)
+		if err != nil {
+			return nil, err
+		}
+		v := &historyView{revs: revs, timeline: timeline}
+		data := historyFragments{Post: post, Revisions: revs.Items, Timeline: timeline.Items}
+		if n := len(revs.Items); n > 1 {
+			data.From, data.To = revs.Items[n-2].Revision, revs.Items[n-1].Revision
+		}
+		v.revisionRows, v.timelineItems = revisionRows(data), timelineItems(data)
+		return v, nil
 	}
-	if len(items) <= historyWindow {
-		return items, 0
+	if ui.histories == nil {
+		return build(c.Request.Context())
 	}
-	items = items[len(items)-historyWindow:]
-	return items, key(items[0])
+	key := fmt.Sprintf("%s %d %t %d %t %d", post.ID, post.Revision, revSeek.Backward, revSeek.Bound, evSeek.Backward, evSeek.Bound)
+	return ui.histories.Get(key, func() (*historyView, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), publicBuildTimeout)
+		defer cancel()
+		return build(ctx)
+	})
+}
+
+// historySeek reads the page of one list of the history page from the query
+// parameters named after prefix: <prefix>_before=<key> pages back from key,
+// <prefix>_after=<key> forward from it (0: the oldest page), neither is the
+// newest page. It reports false for malformed or contradictory parameters.
+func historySeek(c *gin.Context, prefix string) (queries.Seek, bool) {
+	seek := queries.Seek{Limit: historyWindow, Backward: true}
+	before, hasBefore := c.GetQuery(prefix + "_before")
+	after, hasAfter := c.GetQuery(prefix + "_after")
+	switch {
+	case hasBefore && hasAfter:
+		return seek, false
+	case hasBefore:
+		b, err := strconv.ParseUint(before, 10, 64)
+		if err != nil || b == 0 {
+			return seek, false
+		}
+		seek.Bound = b
+	case hasAfter:
+		a, err := strconv.ParseUint(after, 10, 64)
+		if err != nil {
+			return seek, false
+		}
+		seek.Backward, seek.Bound = false, a
+	}
+	return seek, true
+}
+
+// pageLinks are the paging links of one list of the history page, "" for
+// those that lead nowhere.
+type pageLinks struct {
+	Newest, Newer, Older, Oldest string
+}
+
+// historyLinks returns the links to the pages around w in the list named
+// prefix; they keep the other list's page.
+func historyLinks[T any](c *gin.Context, prefix string, w queries.Window[T], key func(T) uint64) pageLinks {
+	link := func(param string, v uint64) string {
+		q := c.Request.URL.Query()
+		q.Del(prefix + "_before")
+		q.Del(prefix + "_after")
+		q.Del("msg")
+		if param != "" {
+			q.Set(prefix+"_"+param, strconv.FormatUint(v, 10))
+		}
+		if len(q) == 0 {
+			return c.Request.URL.Path
+		}
+		return c.Request.URL.Path + "?" + q.Encode()
+	}
+	var l pageLinks
+	if w.Newer {
+		l.Newest = link("", 0)
+		if len(w.Items) > 0 {
+			l.Newer = link("after", key(w.Items[len(w.Items)-1]))
+		}
+	}
+	if w.Older {
+		l.Oldest = link("after", 0)
+		if len(w.Items) > 0 {
+			l.Older = link("before", key(w.Items[0]))
+		}
+	}
+	return l
 }
 
 func (ui *UI) diff(c *gin.Context) {

@@ -56,9 +56,25 @@ func (ui *UI) recoverer(c *gin.Context) {
 	c.Next()
 }
 
+// userSessions is implemented by Sessions that load the signed-in user to
+// check a session (CookieSessions): session then uses that user instead of
+// loading it a second time.
+type userSessions interface {
+	User(r *http.Request) (*domain.User, bool)
+}
+
 // session resolves the signed-in actor and user.
 func (ui *UI) session(c *gin.Context) {
 	if _, done := c.Get(ctxActor); done {
+		return
+	}
+	if us, ok := ui.cfg.Sessions.(userSessions); ok {
+		if u, ok := us.User(c.Request); ok {
+			c.Set(ctxActor, u.Actor())
+			c.Set(ctxUser, u)
+			return
+		}
+		c.Set(ctxActor, domain.Actor{Role: domain.RoleReader})
 		return
 	}
 	actor, ok := ui.cfg.Sessions.Actor(c.Request)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,23 +93,22 @@ func (ui *UI) featureImages(ctx context.Context, postIDs []string) (map[string]*
 	return out, nil
 }
 
-// listPage renders a public list of published posts.
-func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilter, extra map[string]any) {
+// listPage builds a public list of published posts: the page of f at the
+// request's cursor with their feature images, and the tag cloud.
+func (ui *UI) listPage(ctx context.Context, c *gin.Context, title, heading string, f queries.PostFilter, extra map[string]any) (*page, error) {
 	f.Limit = ui.cfg.PageSize
 	f.Cursor = c.Query("cursor")
-	pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), f)
+	pg, err := ui.cfg.Reader.ListPosts(ctx, f)
 	if err != nil {
-		ui.fail(c, err)
-		return
+		return nil, err
 	}
 	ids := make([]string, len(pg.Items))
 	for i, s := range pg.Items {
 		ids[i] = s.ID
 	}
-	images, err := ui.featureImages(c.Request.Context(), ids)
+	images, err := ui.featureImages(ctx, ids)
 	if err != nil {
-		ui.fail(c, err)
-		return
+		return nil, err
 	}
 	cards := make([]postCard, len(pg.Items))
 	for i, s := range pg.Items {
@@ -118,8 +118,12 @@ func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilt
 	p.Data["Heading"] = heading
 	p.Data["Posts"] = cards
 	if pg.NextCursor != nil {
-		q := c.Request.URL.Query()
-		q.Set("cursor", *pg.NextCursor)
+		// Only the parameters the list reads: the link is the same for
+		// every visitor of the canonical URL (cache.go).
+		q := url.Values{"cursor": {*pg.NextCursor}}
+		if f.Q != "" {
+			q.Set("q", f.Q)
+		}
 		p.Data["Next"] = c.Request.URL.Path + "?" + q.Encode()
 	}
 	p.Data["Paged"] = f.Cursor != ""
@@ -127,38 +131,48 @@ func (ui *UI) listPage(c *gin.Context, title, heading string, f queries.PostFilt
 	for k, v := range extra {
 		p.Data[k] = v
 	}
-	if tags, err := ui.cfg.Reader.ListTags(c.Request.Context()); err == nil {
+	if tags, err := ui.cfg.Reader.ListTags(ctx); err == nil {
 		if len(tags) > 20 {
 			tags = tags[:20]
 		}
 		p.Data["Tags"] = tags
 	}
-	ui.render(c, http.StatusOK, "home", p)
+	return p, nil
 }
 
 func (ui *UI) home(c *gin.Context) {
-	ui.listPage(c, "", "Latest posts", queries.PostFilter{}, nil)
+	ui.servePublic(c, func(ctx context.Context) (string, *page, error) {
+		p, err := ui.listPage(ctx, c, "", "Latest posts", queries.PostFilter{}, nil)
+		return "home", p, err
+	})
 }
 
 func (ui *UI) tag(c *gin.Context) {
 	tag := c.Param("tag")
-	ui.listPage(c, "Tag: "+tag, "Posts tagged “"+tag+"”", queries.PostFilter{Tag: tag}, nil)
+	ui.servePublic(c, func(ctx context.Context) (string, *page, error) {
+		p, err := ui.listPage(ctx, c, "Tag: "+tag, "Posts tagged “"+tag+"”", queries.PostFilter{Tag: tag}, nil)
+		return "home", p, err
+	})
 }
 
 func (ui *UI) author(c *gin.Context) {
-	u, err := ui.cfg.Reader.GetUser(c.Request.Context(), c.Param("username"))
-	if err != nil {
-		ui.fail(c, err)
-		return
-	}
-	name := u.DisplayName
-	if name == "" {
-		name = u.Username
-	}
-	ui.listPage(c, name, "Posts by "+name, queries.PostFilter{Author: u.Username},
-		map[string]any{"Author": queries.UserRef{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}, "Bio": u.Bio})
+	ui.servePublic(c, func(ctx context.Context) (string, *page, error) {
+		u, err := ui.cfg.Reader.GetUser(ctx, c.Param("username"))
+		if err != nil {
+			return "", nil, err
+		}
+		name := u.DisplayName
+		if name == "" {
+			name = u.Username
+		}
+		p, err := ui.listPage(ctx, c, name, "Posts by "+name, queries.PostFilter{Author: u.Username},
+			map[string]any{"Author": queries.UserRef{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}, "Bio": u.Bio})
+		return "home", p, err
+	})
 }
 
+// search renders search results per request: queries are free text, so
+// caching them would mostly churn the cache of the pages above.
 func (ui *UI) search(c *gin.Context) {
 	q := strings.TrimSpace(c.Query("q"))
 	if q == "" {
@@ -168,7 +182,13 @@ func (ui *UI) search(c *gin.Context) {
 		ui.render(c, http.StatusOK, "home", p)
 		return
 	}
-	ui.listPage(c, "Search: "+q, "Results for “"+q+"”", queries.PostFilter{Q: q}, map[string]any{"Search": true, "Q": q})
+	p, err := ui.listPage(c.Request.Context(), c, "Search: "+q, "Results for “"+q+"”", queries.PostFilter{Q: q},
+		map[string]any{"Search": true, "Q": q})
+	if err != nil {
+		ui.fail(c, err)
+		return
+	}
+	ui.render(c, http.StatusOK, "home", p)
 }
 
 // canSeePost reports whether actor may see p: published posts are public;
@@ -184,29 +204,28 @@ func canSeePost(a domain.Actor, status domain.PostStatus, authorID string) bool 
 }
 
 func (ui *UI) post(c *gin.Context) {
-	post, err := ui.cfg.Reader.GetPost(c.Request.Context(), c.Param("slug"))
-	if err != nil {
-		ui.fail(c, err)
-		return
-	}
-	actor := actorOf(c)
-	if !canSeePost(actor, post.Status, post.Author.ID) {
-		ui.renderError(c, http.StatusNotFound, "")
-		return
-	}
-	images, err := ui.featureImages(c.Request.Context(), []string{post.ID})
-	if err != nil {
-		ui.fail(c, err)
-		return
-	}
-	p := ui.newPage(c, post.Title)
-	p.Data["Post"] = post
-	p.Data["Image"] = images[post.ID]
-	// body_html was sanitized by the projection (goldmark + bluemonday).
-	p.Data["Body"] = template.HTML(post.BodyHTML) //nolint:gosec // sanitized on write
-	p.Data["CanEdit"] = actor.Role.CanEditAnyPost() || (actor.Role.CanWritePosts() && actor.ID == post.Author.ID)
-	p.Data["CanHistory"] = actor.Role.CanReadAll() || (!actor.Anonymous() && actor.ID == post.Author.ID)
-	ui.render(c, http.StatusOK, "post", p)
+	ui.servePublic(c, func(ctx context.Context) (string, *page, error) {
+		post, err := ui.cfg.Reader.GetPost(ctx, c.Param("slug"))
+		if err != nil {
+			return "", nil, err
+		}
+		actor := actorOf(c)
+		if !canSeePost(actor, post.Status, post.Author.ID) {
+			return "", nil, &domain.Error{Kind: domain.KindNotFound, Code: "post_not_found"}
+		}
+		images, err := ui.featureImages(ctx, []string{post.ID})
+		if err != nil {
+			return "", nil, err
+		}
+		p := ui.newPage(c, post.Title)
+		p.Data["Post"] = post
+		p.Data["Image"] = images[post.ID]
+		// body_html was sanitized by the projection (goldmark + bluemonday).
+		p.Data["Body"] = template.HTML(post.BodyHTML) //nolint:gosec // sanitized on write
+		p.Data["CanEdit"] = actor.Role.CanEditAnyPost() || (actor.Role.CanWritePosts() && actor.ID == post.Author.ID)
+		p.Data["CanHistory"] = actor.Role.CanReadAll() || (!actor.Anonymous() && actor.ID == post.Author.ID)
+		return "post", p, nil
+	})
 }
 
 // rss is an RSS 2.0 document.
@@ -248,10 +267,13 @@ type rssGUID struct {
 
 // feed serves the latest published posts as RSS 2.0.
 func (ui *UI) feed(c *gin.Context) {
-	pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), queries.PostFilter{Limit: 20})
+	ui.serveDocument(c, "application/rss+xml; charset=utf-8", ui.buildFeed)
+}
+
+func (ui *UI) buildFeed(ctx context.Context) ([]byte, error) {
+	pg, err := ui.cfg.Reader.ListPosts(ctx, queries.PostFilter{Limit: 20})
 	if err != nil {
-		ui.fail(c, err)
-		return
+		return nil, err
 	}
 	base := ui.cfg.BaseURL
 	doc := rss{Version: "2.0", Atom: "http://www.w3.org/2005/Atom", Channel: rssChannel{
@@ -273,11 +295,9 @@ func (ui *UI) feed(c *gin.Context) {
 	}
 	out, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		ui.fail(c, err)
-		return
+		return nil, fmt.Errorf("encode feed: %w", err)
 	}
-	c.Header("Cache-Control", "public, max-age=300")
-	c.Data(http.StatusOK, "application/rss+xml; charset=utf-8", append([]byte(xml.Header), out...))
+	return append([]byte(xml.Header), out...), nil
 }
 
 type urlSet struct {
@@ -296,14 +316,17 @@ const maxSitemapURLs = 50_000
 
 // sitemap lists the home page and every published post.
 func (ui *UI) sitemap(c *gin.Context) {
+	ui.serveDocument(c, "application/xml; charset=utf-8", ui.buildSitemap)
+}
+
+func (ui *UI) buildSitemap(ctx context.Context) ([]byte, error) {
 	base := ui.cfg.BaseURL
 	set := urlSet{XMLNS: "http://www.sitemaps.org/schemas/sitemap/0.9", URLs: []sitemapURL{{Loc: base + "/"}}}
 	f := queries.PostFilter{Limit: queries.MaxLimit}
 	for len(set.URLs) < maxSitemapURLs {
-		pg, err := ui.cfg.Reader.ListPosts(c.Request.Context(), f)
+		pg, err := ui.cfg.Reader.ListPosts(ctx, f)
 		if err != nil {
-			ui.fail(c, err)
-			return
+			return nil, err
 		}
 		for _, s := range pg.Items {
 			set.URLs = append(set.URLs, sitemapURL{Loc: base + "/posts/" + s.Slug, LastMod: s.UpdatedAt.UTC().Format("2006-01-02")})
@@ -315,9 +338,7 @@ func (ui *UI) sitemap(c *gin.Context) {
 	}
 	out, err := xml.MarshalIndent(set, "", "  ")
 	if err != nil {
-		ui.fail(c, err)
-		return
+		return nil, fmt.Errorf("encode sitemap: %w", err)
 	}
-	c.Header("Cache-Control", "public, max-age=300")
-	c.Data(http.StatusOK, "application/xml; charset=utf-8", append([]byte(xml.Header), out...))
+	return append([]byte(xml.Header), out...), nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -113,28 +114,68 @@ func (ui *UI) newPage(c *gin.Context, title string) *page {
 	return p
 }
 
-// render executes page name with status.
-func (ui *UI) render(c *gin.Context, status int, name string, p *page) {
+// bufferPool recycles the buffers pages are rendered into.
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse; the rare bigger
+// page does not pin its memory.
+const maxPooledBuffer = 1 << 20
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}
+
+// execute renders page name with status into buf.
+func (ui *UI) execute(buf *bytes.Buffer, name string, status int, p *page) error {
 	t, ok := ui.pages.pages[name]
 	if !ok {
-		ui.log.Error("web: unknown page", "page", name)
-		name, t = "error", ui.pages.pages["error"]
-		status = http.StatusInternalServerError
-		p = ui.errorPage(c, status, "")
+		return fmt.Errorf("render page %q: no such page", name)
 	}
 	p.Status = status
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := t.ExecuteTemplate(buf, "layout", p); err != nil {
+		return fmt.Errorf("render page %q: %w", name, err)
+	}
+	return nil
+}
+
+// renderBytes renders page name with status into a new slice.
+func (ui *UI) renderBytes(name string, status int, p *page) ([]byte, error) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := ui.execute(buf, name, status, p); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// render executes page name with status.
+func (ui *UI) render(c *gin.Context, status int, name string, p *page) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := ui.execute(buf, name, status, p); err != nil {
 		ui.log.Error("web: render page", "page", name, "err", err)
 		if name != "error" {
 			ui.renderError(c, http.StatusInternalServerError, "")
 			return
 		}
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("Internal error"))
+		c.Abort()
 		return
 	}
+	ui.writeHTML(c, status, buf.Bytes())
+}
+
+// writeHTML sends a rendered page. Pages are never stored by browsers or
+// shared caches: most depend on the session.
+func (ui *UI) writeHTML(c *gin.Context, status int, body []byte) {
 	c.Header("Cache-Control", "no-store")
-	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+	c.Data(status, "text/html; charset=utf-8", body)
 	c.Abort()
 }
 
@@ -263,7 +304,7 @@ func (ui *UI) funcs() template.FuncMap {
 			if t.IsZero() {
 				return ""
 			}
-			return t.UTC().Format("2 Jan 2006 15:04:05 UTC")
+			return t.UTC().Format(dateTimeLayout)
 		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"deref": func(t *time.Time) time.Time {
@@ -302,16 +343,23 @@ func (ui *UI) funcs() template.FuncMap {
 		"wfData": func(p *page, f editorForm, action, label, class string) map[string]any {
 			return map[string]any{"CSRF": p.CSRF, "Form": f, "Action": action, "Label": label, "Class": class}
 		},
-		"name": func(id, username, display string) string {
-			switch {
-			case display != "":
-				return display
-			case username != "":
-				return username
-			}
-			return id
-		},
+		"name": displayName,
 	}
+}
+
+// dateTimeLayout is how pages show an instant (the "datetime" function).
+const dateTimeLayout = "2 Jan 2006 15:04:05 UTC"
+
+// displayName is how pages name a user (the "name" function): the display
+// name, else the username, else the id (e.g. "system").
+func displayName(id, username, display string) string {
+	switch {
+	case display != "":
+		return display
+	case username != "":
+		return username
+	}
+	return id
 }
 
 // statusClass is the Bootstrap badge class of a post status.

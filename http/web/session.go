@@ -90,31 +90,40 @@ func (s *CookieSessions) fingerprint(u *domain.User) string {
 
 // Actor returns the active user signed in on r.
 func (s *CookieSessions) Actor(r *http.Request) (domain.Actor, bool) {
-	ck, err := r.Cookie(SessionCookie)
-	if err != nil {
-		return domain.Actor{}, false
-	}
-	payload, mac, ok := strings.Cut(ck.Value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(s.sign(payload))) {
-		return domain.Actor{}, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return domain.Actor{}, false
-	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 {
-		return domain.Actor{}, false
-	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || s.cfg.Now().Unix() > exp {
-		return domain.Actor{}, false
-	}
-	u, err := s.cfg.Users(r.Context(), parts[0])
-	if err != nil || !u.Active() || !hmac.Equal([]byte(parts[1]), []byte(s.fingerprint(u))) {
+	u, ok := s.User(r)
+	if !ok {
 		return domain.Actor{}, false
 	}
 	return u.Actor(), true
+}
+
+// User returns the active user signed in on r, as loaded for this request.
+func (s *CookieSessions) User(r *http.Request) (*domain.User, bool) {
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, false
+	}
+	payload, mac, ok := strings.Cut(ck.Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(s.sign(payload))) {
+		return nil, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil, false
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || s.cfg.Now().Unix() > exp {
+		return nil, false
+	}
+	u, err := s.cfg.Users(r.Context(), parts[0])
+	if err != nil || !u.Active() || !hmac.Equal([]byte(parts[1]), []byte(s.fingerprint(u))) {
+		return nil, false
+	}
+	return u, true
 }
 
 // SignIn sets the session cookie for user.
@@ -136,3 +145,5 @@ func (s *CookieSessions) SignOut(w http.ResponseWriter, r *http.Request) error {
 		Secure: s.cfg.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	return nil
 }
+
+var _ userSessions = (*CookieSessions)(nil)

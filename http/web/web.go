@@ -23,6 +23,7 @@ import (
 	"github.com/palimpsest-cms/palimpsest/domain"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
 	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
+	"github.com/palimpsest-cms/palimpsest/http/readcache"
 	"github.com/palimpsest-cms/palimpsest/projections"
 	"github.com/palimpsest-cms/palimpsest/queries"
 )
@@ -31,9 +32,9 @@ import (
 type Reader interface {
 	ListPosts(ctx context.Context, filter queries.PostFilter) (queries.Page[queries.PostSummary], error)
 	GetPost(ctx context.Context, idOrSlug string) (queries.Post, error)
-	ListRevisions(ctx context.Context, postID string, limit int, cursor string) (queries.Page[queries.Revision], error)
+	SeekRevisions(ctx context.Context, postID string, seek queries.Seek) (queries.Window[queries.Revision], error)
 	GetRevision(ctx context.Context, postID string, n int) (queries.Revision, error)
-	ListHistory(ctx context.Context, postID string) ([]queries.HistoryEntry, error)
+	SeekHistory(ctx context.Context, postID string, seek queries.Seek) (queries.Window[queries.HistoryEntry], error)
 	ListAudit(ctx context.Context, filter queries.AuditFilter) (queries.Page[queries.AuditEntry], error)
 	ListUsers(ctx context.Context, filter queries.UserFilter) (queries.Page[queries.User], error)
 	GetUser(ctx context.Context, idOrUsername string) (queries.User, error)
@@ -98,6 +99,19 @@ type Config struct {
 	// a limiter of its own with the default limits. Client IPs come from
 	// gin's Context.ClientIP: set the engine's trusted proxies.
 	Limiter *ratelimit.Limiter
+	// Generations tells the page caches when the read models may have
+	// changed (default: Waiter, when it implements readcache.Generationer
+	// as *projections.Waiter does). Nil disables the caches. See cache.go.
+	Generations readcache.Generationer
+	// PublicCacheTTL bounds how long a cached public page (home, tag,
+	// author and post pages for anonymous visitors; the feed; the sitemap)
+	// or history view (the revisions and timeline of a history page, for
+	// everyone allowed to see them) is served while no projection commit
+	// is announced. Default 5 s; negative disables the caches.
+	PublicCacheTTL time.Duration
+	// PublicCacheMaxBytes caps the memory of the public page cache.
+	// Default 32 MiB.
+	PublicCacheMaxBytes int
 }
 
 // Validate reports whether c is usable.
@@ -118,8 +132,8 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.BaseURL); c.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("BaseURL %q must be an absolute http(s) URL", c.BaseURL))
 	}
-	if c.WaitTimeout < 0 || c.PageSize < 0 {
-		errs = append(errs, errors.New("WaitTimeout and PageSize must not be negative"))
+	if c.WaitTimeout < 0 || c.PageSize < 0 || c.PublicCacheMaxBytes < 0 {
+		errs = append(errs, errors.New("WaitTimeout, PageSize and PublicCacheMaxBytes must not be negative"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("web config: %w", errors.Join(errs...))
@@ -134,6 +148,12 @@ type UI struct {
 	pages   *pageSet
 	assets  *assetSet
 	limiter *ratelimit.Limiter
+	// public caches the pages every anonymous visitor gets and histories
+	// the parts of history pages every permitted viewer gets (cache.go),
+	// under gens; all nil when disabled.
+	public    *readcache.Cache[[]byte]
+	histories *readcache.Cache[*historyView]
+	gens      *pageGenerations
 }
 
 // New returns a UI for cfg, parsing every template and hashing every static
@@ -162,11 +182,20 @@ func New(cfg Config) (*UI, error) {
 		}
 		cfg.Limiter = l
 	}
+	if cfg.Generations == nil {
+		if g, ok := cfg.Waiter.(readcache.Generationer); ok {
+			cfg.Generations = g
+		}
+	}
+	if cfg.PublicCacheTTL == 0 {
+		cfg.PublicCacheTTL = 5 * time.Second
+	}
 	assets, err := newAssetSet()
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)
 	}
 	ui := &UI{cfg: cfg, log: cfg.Logger, assets: assets, limiter: cfg.Limiter}
+	ui.newCaches(cfg)
 	pages, err := parsePages(ui.funcs())
 	if err != nil {
 		return nil, fmt.Errorf("new web ui: %w", err)
