@@ -47,7 +47,7 @@ func init() {
 		fs.BoolVar(&serveOpts.secureCookies, "secure-cookies", os.Getenv("CMS_SECURE_COOKIES") == "true", "mark cookies Secure even on plain HTTP, behind a TLS proxy (env CMS_SECURE_COOKIES)")
 		fs.StringVar(&serveOpts.baseURL, "base-url", os.Getenv("CMS_BASE_URL"), "absolute URL of the public site, for feeds and the sitemap (env CMS_BASE_URL)")
 		fs.StringVar(&serveOpts.trustedProxies, "trusted-proxies", os.Getenv("CMS_TRUSTED_PROXIES"), "comma-separated proxy addresses whose X-Forwarded-For is trusted (env CMS_TRUSTED_PROXIES)")
-		fs.DurationVar(&serveOpts.publicCacheTTL, "public-cache-ttl", envDuration("CMS_PUBLIC_CACHE_TTL", 5*time.Second), "longest time a cached public API response (posts, tags) is served while no projection commits; negative disables the cache (env CMS_PUBLIC_CACHE_TTL)")
+		fs.DurationVar(&serveOpts.publicCacheTTL, "public-cache-ttl", envDuration("CMS_PUBLIC_CACHE_TTL", 5*time.Second), "longest time a cached public response (API posts and tags, public site pages) is served while no projection commits; negative disables the caches (env CMS_PUBLIC_CACHE_TTL)")
 	}
 }
 
