@@ -51,3 +51,27 @@ func TestRuntimeAnalyzesTablesAfterManyEvents(t *testing.T) {
 		return e > 1000 && e <= 1100 && c == 7
 	})
 }
+
+func TestAnalyzerWaitsForTheNaptimeUnlessBurstOrEmpty(t *testing.T) {
+	t.Parallel()
+	a := newTableAnalyzer(nil, []string{"t"}, discard(), nil)
+	a.estimate.Store(20000) // threshold 2,000
+	if a.due(2000) {
+		t.Error("due at the threshold")
+	}
+	if a.due(2500) {
+		t.Error("due within the naptime of the last ANALYZE")
+	}
+	if !a.due(analyzeBurst * 2000) {
+		t.Error("a burst of events must not wait for the naptime")
+	}
+	a.last.Store(time.Now().Add(-analyzeNaptime).UnixNano())
+	if !a.due(2500) {
+		t.Error("not due after the naptime")
+	}
+	a.last.Store(time.Now().UnixNano())
+	a.estimate.Store(0) // empty (or never analyzed) tables: at once
+	if !a.due(1001) {
+		t.Error("empty tables must be analyzed once the threshold is passed")
+	}
+}

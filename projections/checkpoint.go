@@ -112,16 +112,52 @@ func readCheckpoints(ctx context.Context, q querier, names []string) ([]checkpoi
 	return out, nil
 }
 
-// writeCheckpoint advances name's checkpoint inside the batch transaction
-// and announces it on NotifyChannel (delivered when tx commits).
+// writeCheckpoint advances name's checkpoint inside the batch transaction.
+// It does not announce it: see announceCheckpoint.
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos eventstore.Position, applied int) error {
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
 		SET position = $2, events_applied = events_applied + $3, updated_at = now()
 		WHERE name = $1`, name, int64(pos), applied); err != nil {
 		return fmt.Errorf("write checkpoint of %s: %w", name, err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, name+":"+pos.String()); err != nil {
-		return fmt.Errorf("notify checkpoint of %s: %w", name, err)
+	return nil
+}
+
+// announceCheckpoint announces on NotifyChannel that name's checkpoint
+// reached pos, after the transaction that moved it committed.
+//
+// Batch transactions do not NOTIFY themselves: PostgreSQL serializes the
+// commits of all notifying transactions on one lock held through the
+// commit's WAL flush, so with five projections notifying from their batches
+// every batch commit queued behind the others' flushes (6.8 ms per commit
+// measured at 300 edits/s, against group commits otherwise). The runner
+// announces on its leadership connection instead, whose transactions commit
+// asynchronously (leadershipConn), so the lock is held for no flush.
+func announceCheckpoint(ctx context.Context, conn *pgx.Conn, name string, pos eventstore.Position) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, name+":"+pos.String()); err != nil {
+		return fmt.Errorf("announce checkpoint of %s: %w", name, err)
+	}
+	return nil
+}
+
+// advanceCheckpoint moves name's checkpoint from `from` to pos past events
+// the projection does not apply (passed of them in its streams, counted in
+// events_applied as a rebuild counts them), and announces it, in one statement outside
+// any batch transaction (on the leadership connection, so its commit is
+// asynchronous: losing it in a crash only means reading ignored events
+// again). It fails with errCheckpointMoved when the checkpoint is no longer
+// at from (a stale leader, a rebuild's swap); the statement waits for a
+// concurrent writer of the row and re-checks.
+func advanceCheckpoint(ctx context.Context, conn *pgx.Conn, name string, from, pos eventstore.Position, passed int) error {
+	tag, err := conn.Exec(ctx, `WITH u AS (
+			UPDATE projection_checkpoints SET position = $3, events_applied = events_applied + $5, updated_at = now()
+			WHERE name = $1 AND position = $2 RETURNING name)
+		SELECT pg_notify($4, $1 || ':' || $3::bigint) FROM u`, name, int64(from), int64(pos), NotifyChannel, passed)
+	if err != nil {
+		return fmt.Errorf("advance checkpoint of %s to %d: %w", name, pos, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("advance checkpoint of %s from %d: %w", name, from, errCheckpointMoved)
 	}
 	return nil
 }

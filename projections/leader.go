@@ -42,6 +42,26 @@ func dedicatedConn(ctx context.Context, pool *pgxpool.Pool, appName string) (*pg
 	return conn, nil
 }
 
+// leadershipConn returns a dedicated connection for the runner of the
+// projection name: it holds the leadership lock, and announces and advances
+// the checkpoint outside batch transactions (announceCheckpoint,
+// advanceCheckpoint). Its transactions commit asynchronously
+// (synchronous_commit off): what it writes is either an announcement of a
+// batch already committed durably, a checkpoint moved past events the
+// projection ignores, or a state flag the next leader resets; a crash that
+// loses one costs a re-read, never a lost or doubled effect.
+func leadershipConn(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
+	conn, err := dedicatedConn(ctx, pool, "palimpsest projection "+name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SET synchronous_commit TO off"); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("leadership connection: %w", err)
+	}
+	return conn, nil
+}
+
 // closeConn releases a dedicated connection's session advisory locks and
 // closes it. Closing alone would release them too, but only once the server
 // backend has noticed the disconnect, a moment later; unlocking first makes

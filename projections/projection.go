@@ -6,7 +6,6 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,24 +59,7 @@ type Event struct {
 // Decode turns a stored event into an Event. Unknown event types decode with
 // a nil Payload (projections that need them fail loudly; others ignore them).
 func Decode(rec eventstore.RecordedEvent) (Event, error) {
-	ev := Event{
-		ID: rec.ID, StreamID: rec.StreamID, Version: rec.Version, Position: rec.Position,
-		Type: rec.Type, RecordedAt: rec.RecordedAt, Data: json.RawMessage(rec.Data),
-	}
-	if len(rec.Metadata) > 0 {
-		if err := json.Unmarshal(rec.Metadata, &ev.Metadata); err != nil {
-			return ev, fmt.Errorf("decode metadata of event %s at %d: %w", rec.ID, rec.Position, err)
-		}
-	}
-	if !domain.KnownEventType(rec.Type) {
-		return ev, nil
-	}
-	p, err := domain.DecodeEvent(rec.Type, ev.Metadata.Schema, rec.Data)
-	if err != nil {
-		return ev, fmt.Errorf("decode event %s (%s) at %d: %w", rec.ID, rec.Type, rec.Position, err)
-	}
-	ev.Payload = p
-	return ev, nil
+	return newLogEntry(rec).event(true)
 }
 
 // OccurredAt returns when the event happened: the metadata's occurred_at,

@@ -41,6 +41,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// LagInterval is how often the lag gauges are refreshed. Default 5 s.
 	LagInterval time.Duration
+	// FeedSize is how many of the newest log events the shared feed keeps
+	// (see SubscriberConfig.FeedSize). Default DefaultFeedSize; negative:
+	// every projection reads the log on its own.
+	FeedSize int
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, receives the runtime's metrics (see NewMetrics).
@@ -74,7 +78,7 @@ func (c *Config) setDefaults() {
 func (c Config) subscriberConfig() SubscriberConfig {
 	return SubscriberConfig{
 		Pool: c.Pool, Store: c.Store, Projections: c.Projections,
-		BatchSize: c.BatchSize, BatchTimeout: c.BatchTimeout,
+		BatchSize: c.BatchSize, BatchTimeout: c.BatchTimeout, FeedSize: c.FeedSize,
 		LeaderRetryInterval: c.LeaderRetryInterval, Logger: c.Logger, Metrics: c.Metrics,
 	}
 }

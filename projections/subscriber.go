@@ -97,6 +97,12 @@ type SubscriberConfig struct {
 	// projection's leadership, and how often the leader checks that it still
 	// holds it. Default 1 s, at most 1 s.
 	LeaderRetryInterval time.Duration
+	// FeedSize is how many of the newest log events the shared feed keeps
+	// in memory: one subscription reads and decodes the log for every
+	// projection within that distance of the head, and those further behind
+	// read on their own until they come within it. Default DefaultFeedSize;
+	// negative: no shared feed, every projection reads the log on its own.
+	FeedSize int
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, receives batch and failure metrics.
@@ -112,6 +118,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.LeaderRetryInterval == 0 {
 		c.LeaderRetryInterval = time.Second
+	}
+	if c.FeedSize == 0 {
+		c.FeedSize = DefaultFeedSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -157,12 +166,17 @@ func (c SubscriberConfig) Validate() error {
 // Subscriber is a Watermill message.Subscriber over an event store's global
 // log. The topic is a projection name. For each topic it takes the
 // projection's leadership (a PostgreSQL advisory lock on a dedicated
-// connection), subscribes to the log after the projection's checkpoint and
+// connection), reads the log after the projection's checkpoint (from the
+// shared feed, which reads and decodes each event once for all topics near
+// the head, or on a subscription of its own while further behind) and
 // delivers the events of the projection's streams as messages, in batches:
 // every message of a batch carries the same PostgreSQL transaction
 // (TxFromContext) and its Event (EventFromContext); when the batch is full,
 // old or the log is idle the subscriber writes the checkpoint in that
-// transaction and commits. A Nack rolls the batch back, marks the projection
+// transaction, commits, and then announces it on NotifyChannel (see
+// announceCheckpoint). A batch with no event the projection applies (none of
+// its streams, or NeedNothing, see EventNeeds) only moves the checkpoint, in
+// one statement without a batch transaction. A Nack rolls the batch back, marks the projection
 // failed at the Nacked event's position and pauses it until it is resumed
 // (Resume) or the leadership moves to a fresh runner (restart).
 //
@@ -172,11 +186,14 @@ type Subscriber struct {
 	cfg    SubscriberConfig
 	byName map[string]Projection
 
-	mu      sync.Mutex
-	closed  bool
-	cancels []context.CancelFunc
-	wg      sync.WaitGroup
-	wakeups map[string]chan struct{}
+	// feed is the log read once for all topics; nil without one.
+	feed     *feed
+	stopFeed context.CancelFunc
+	mu       sync.Mutex
+	closed   bool
+	cancels  []context.CancelFunc
+	wg       sync.WaitGroup
+	wakeups  map[string]chan struct{}
 }
 
 // NewSubscriber returns a Subscriber for cfg.
@@ -189,6 +206,11 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	for _, p := range cfg.Projections {
 		s.byName[p.Name()] = p
 		s.wakeups[p.Name()] = make(chan struct{}, 1)
+	}
+	feedCtx, stop := context.WithCancel(context.Background())
+	s.stopFeed = stop
+	if cfg.FeedSize > 0 {
+		s.feed = newFeed(feedCtx, cfg.Store, cfg.FeedSize, cfg.Logger, &s.wg)
 	}
 	return s, nil
 }
@@ -227,6 +249,7 @@ func (s *Subscriber) Close() error {
 	for _, c := range s.cancels {
 		c()
 	}
+	s.stopFeed()
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
@@ -261,6 +284,8 @@ type runner struct {
 	// carefulUntil: batches starting at or below it run carefully (a
 	// savepoint per attempt, no Batcher bulk mode).
 	carefulUntil eventstore.Position
+	// needs is the current batch's needs, event by event (see EventNeeds).
+	needs []Need
 }
 
 func (r *runner) run(ctx context.Context) {
@@ -292,7 +317,7 @@ func (r *runner) run(ctx context.Context) {
 // acquire waits until this runner holds the projection's leadership and no
 // rebuild is pending, and returns the connection holding the lock.
 func (r *runner) acquire(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := dedicatedConn(ctx, r.s.cfg.Pool, "palimpsest projection "+r.p.Name())
+	conn, err := leadershipConn(ctx, r.s.cfg.Pool, r.p.Name())
 	if err != nil {
 		return nil, err
 	}
@@ -413,50 +438,139 @@ func (r *runner) checkLeadership(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// follow subscribes after pos and runs batches until an error.
+// follow runs batches from pos until an error: on the shared feed while pos
+// is inside it, on a subscription of its own otherwise.
 func (r *runner) follow(ctx context.Context, conn *pgx.Conn, pos eventstore.Position) error {
 	cfg := &r.s.cfg
+	src, err := r.open(ctx, pos)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if src != nil {
+			src.close()
+		}
+	}()
+	var (
+		buf     []*logEntry
+		checked = time.Now()
+	)
+	for {
+		if time.Since(checked) >= cfg.LeaderRetryInterval {
+			if err := r.checkLeadership(ctx, conn); err != nil {
+				return err
+			}
+			checked = time.Now()
+		}
+		buf, err = r.collect(ctx, src, buf[:0], cfg.LeaderRetryInterval-time.Since(checked))
+		if len(buf) > 0 {
+			next, berr := r.batch(ctx, conn, pos, buf)
+			clear(buf) // let the ring drop entries it overwrites
+			if berr != nil {
+				return berr
+			}
+			pos = next
+		}
+		switch {
+		case err == nil && !src.shared() && r.s.feed != nil && r.s.feed.covers(pos):
+			err = errOntoFeed
+		case err == nil:
+			continue
+		}
+		if !errors.Is(err, errOffFeed) && !errors.Is(err, errOntoFeed) {
+			return err
+		}
+		// Switch sources at pos: every event up to it is applied.
+		r.log.Debug("projection runner switches source", "position", pos, "reason", err)
+		src.close()
+		src = nil
+		if src, err = r.open(ctx, pos); err != nil {
+			return err
+		}
+	}
+}
+
+// open returns the source of the events after pos: the shared feed when it
+// holds them, else a subscription of the runner's own.
+func (r *runner) open(ctx context.Context, pos eventstore.Position) (source, error) {
+	cfg := &r.s.cfg
+	if f := r.s.feed; f != nil {
+		if err := f.ensure(ctx); err != nil {
+			r.log.Warn("shared projection feed unavailable; reading on our own", "err", err)
+		} else if f.covers(pos) {
+			return &feedSource{f: f, pos: pos}, nil
+		}
+	}
 	// Unfiltered on purpose: events outside StreamPrefixes still advance the
 	// checkpoint, so every projection reaches the head of the log and
 	// read-your-writes waits end for positions of any stream.
 	sub, err := cfg.Store.SubscribeAll(ctx, eventstore.SubscribeOptions{After: pos, Buffer: cfg.BatchSize})
 	if err != nil {
-		return fmt.Errorf("subscribe after %d: %w", pos, err)
+		return nil, fmt.Errorf("subscribe after %d: %w", pos, err)
 	}
-	defer sub.Close()
-	events := sub.Events()
-	t := time.NewTicker(cfg.LeaderRetryInterval)
-	defer t.Stop()
-	for {
-		var first eventstore.RecordedEvent
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			if err := r.checkLeadership(ctx, conn); err != nil {
-				return err
-			}
-			continue
-		case first, ok = <-events:
-			if !ok {
-				return fmt.Errorf("subscription ended: %w", sub.Err())
-			}
-		}
-		next, err := r.batch(ctx, pos, first, events)
-		if err != nil {
-			return err
-		}
-		pos = next
-	}
+	return &subSource{sub: sub, events: sub.Events()}, nil
 }
 
-// batch applies first and whatever follows it without waiting, up to the
-// batch limits, in one transaction with the checkpoint. It returns the new
-// checkpoint.
-func (r *runner) batch(ctx context.Context, pos eventstore.Position, first eventstore.RecordedEvent, events <-chan eventstore.RecordedEvent) (eventstore.Position, error) {
+// batchIdle is how long a batch waits for one more event once the source
+// has nothing pending: batches grow under load, and an idle log is projected
+// at once.
+const batchIdle = time.Millisecond
+
+// collect gathers the next batch into dst: it waits up to wait for a first
+// event, then takes what follows without waiting longer than batchIdle at a
+// time, up to BatchSize events or BatchTimeout. A source error is returned
+// with the events gathered before it, which are still to be applied.
+func (r *runner) collect(ctx context.Context, src source, dst []*logEntry, wait time.Duration) ([]*logEntry, error) {
+	cfg := &r.s.cfg
+	dst, err := src.next(ctx, dst, cfg.BatchSize, max(wait, time.Millisecond))
+	if err != nil || len(dst) == 0 {
+		return dst, err
+	}
+	deadline := time.Now().Add(cfg.BatchTimeout)
+	for len(dst) < cfg.BatchSize && time.Now().Before(deadline) {
+		n := len(dst)
+		if dst, err = src.next(ctx, dst, cfg.BatchSize-n, batchIdle); err != nil || len(dst) == n {
+			break
+		}
+	}
+	return dst, err
+}
+
+// batch applies entries (the events after pos, in log order) in one
+// transaction with the checkpoint and returns the new checkpoint. A batch
+// with no event of the projection's streams only moves the checkpoint.
+func (r *runner) batch(ctx context.Context, conn *pgx.Conn, pos eventstore.Position, entries []*logEntry) (eventstore.Position, error) {
 	cfg := &r.s.cfg
 	start := time.Now()
+	// inStreams counts the events of the projection's streams (what
+	// events_applied and the metrics count, as a rebuild does); handed those
+	// of them Apply is called for (see EventNeeds).
+	last := pos
+	inStreams, handed := 0, 0
+	r.needs = r.needs[:0]
+	for _, e := range entries {
+		if e.rec.Position <= last {
+			return pos, fmt.Errorf("source delivered position %d after %d (checkpoint %d)", e.rec.Position, last, pos)
+		}
+		last = e.rec.Position
+		n := NeedNothing
+		if eventstore.MatchesPrefix(e.rec.StreamID, r.p.StreamPrefixes()) {
+			inStreams++
+			if n = needs(r.p, e.rec.StreamID, e.rec.Type); n != NeedNothing {
+				handed++
+			}
+		}
+		r.needs = append(r.needs, n)
+	}
+	if handed == 0 {
+		// Nothing to apply: no transaction, one statement that moves the
+		// checkpoint only if it is still where this runner left it.
+		if err := advanceCheckpoint(ctx, conn, r.p.Name(), pos, last, inStreams); err != nil {
+			return pos, err
+		}
+		cfg.Metrics.observeBatch(r.p.Name(), inStreams, time.Since(start))
+		return last, nil
+	}
 	tx, err := cfg.Pool.Begin(ctx)
 	if err != nil {
 		return pos, fmt.Errorf("begin batch: %w", err)
@@ -478,16 +592,13 @@ func (r *runner) batch(ctx context.Context, pos eventstore.Position, first event
 	if cp.Position != pos {
 		return pos, fmt.Errorf("expected checkpoint %d, found %d: %w", pos, cp.Position, errCheckpointMoved)
 	}
-	if first.Position <= pos {
-		return pos, fmt.Errorf("subscription delivered position %d at or below checkpoint %d", first.Position, pos)
-	}
 	// Fast path: no savepoints (two round trips per event, and more than 64
 	// writing subtransactions per transaction overflow PostgreSQL's subxid
 	// cache), and projections that write in bulk get the batch bracketed.
 	// After a failure the range is re-run carefully: event by event, each
 	// attempt in a savepoint, so the failing event is retried in place and,
 	// if it keeps failing, reported at its own position.
-	carefulRun := first.Position <= r.carefulUntil
+	carefulRun := entries[0].rec.Position <= r.carefulUntil
 	batcher, bulk := r.p.(Batcher)
 	bulk = bulk && !carefulRun
 	if bulk {
@@ -495,53 +606,12 @@ func (r *runner) batch(ctx context.Context, pos eventstore.Position, first event
 			return pos, fmt.Errorf("begin bulk batch: %w", err)
 		}
 	}
-	var (
-		last     = pos
-		applied  int
-		n        int
-		ev       = first
-		deadline = start.Add(cfg.BatchTimeout)
-		idle     *time.Timer
-	)
-	defer func() {
-		if idle != nil {
-			idle.Stop()
+	for i, e := range entries {
+		if r.needs[i] == NeedNothing {
+			continue
 		}
-	}()
-	for {
-		if ev.Position <= last {
-			return pos, fmt.Errorf("subscription delivered position %d after %d", ev.Position, last)
-		}
-		if eventstore.MatchesPrefix(ev.StreamID, r.p.StreamPrefixes()) {
-			if err := r.deliver(ctx, tx, ev, carefulRun); err != nil {
-				return pos, err
-			}
-			applied++
-		}
-		last = ev.Position
-		n++
-		if n >= cfg.BatchSize || !time.Now().Before(deadline) {
-			break
-		}
-		var ok bool
-		select {
-		case ev, ok = <-events:
-		default:
-			// Idle for now: wait only a moment so live lag stays low.
-			if idle == nil {
-				idle = time.NewTimer(time.Millisecond)
-			} else {
-				idle.Reset(time.Millisecond)
-			}
-			select {
-			case ev, ok = <-events:
-			case <-idle.C:
-			case <-ctx.Done():
-				return pos, ctx.Err()
-			}
-		}
-		if !ok {
-			break
+		if err := r.deliver(ctx, tx, e, r.needs[i] == NeedPayload, carefulRun); err != nil {
+			return pos, err
 		}
 	}
 	if bulk {
@@ -551,22 +621,28 @@ func (r *runner) batch(ctx context.Context, pos eventstore.Position, first event
 			return pos, fmt.Errorf("flush batch (%d, %d]: %w: %w", pos, last, err, errCheckpointMoved)
 		}
 	}
-	if err := writeCheckpoint(ctx, tx, r.p.Name(), last, applied); err != nil {
+	if err := writeCheckpoint(ctx, tx, r.p.Name(), last, inStreams); err != nil {
 		return pos, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return pos, fmt.Errorf("commit batch at %d: %w", last, err)
 	}
 	committed = true
-	cfg.Metrics.observeBatch(r.p.Name(), applied, time.Since(start))
-	r.analyzer.add(ctx, applied)
+	cfg.Metrics.observeBatch(r.p.Name(), inStreams, time.Since(start))
+	r.analyzer.add(ctx, handed)
+	if err := announceCheckpoint(ctx, conn, r.p.Name(), last); err != nil {
+		// Committed: waiters re-read checkpoints within a second anyway.
+		return last, err
+	}
 	return last, nil
 }
 
-// deliver publishes ev as a message carrying tx and waits for its Ack. A Nack
-// marks the projection failed at ev (after the batch is rolled back).
-func (r *runner) deliver(ctx context.Context, tx pgx.Tx, rec eventstore.RecordedEvent, carefulRun bool) error {
-	ev, err := Decode(rec)
+// deliver publishes the entry's event as a message carrying tx and waits for
+// its Ack. A Nack marks the projection failed at the event (after the batch
+// is rolled back).
+func (r *runner) deliver(ctx context.Context, tx pgx.Tx, e *logEntry, payload, carefulRun bool) error {
+	rec := &e.rec
+	ev, err := e.event(payload)
 	if err != nil {
 		// An undecodable event is as fatal as a failing handler: never skip.
 		return r.fail(ctx, tx, rec.Position, err)
