@@ -16,6 +16,7 @@
 #   PROFILE=0                       1 = CPU profile of the rebuild (pprof top in $OUT)
 #   WRK_DURATION=15s WRK_CONNS=32 WRK_THREADS=2
 #   REV_CONNS=8                     wrk connections for the revisions and diff endpoints
+#   SLUGS=2000                      distinct posts the many-slugs read cycles through
 #   REVISIONS=1000 REVISION_BYTES=10000
 #   EDIT_WORKERS=32 EDIT_POSTS_PER_WORKER=4 EDIT_DURATION=20s
 #   LAG_RATE=300 LAG_DURATION=20s LAG_POSTS=300
@@ -35,6 +36,7 @@ WRK_DURATION=${WRK_DURATION:-15s}
 WRK_CONNS=${WRK_CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-2}
 REV_CONNS=${REV_CONNS:-8}
+SLUGS=${SLUGS:-2000}
 REVISIONS=${REVISIONS:-1000}
 REVISION_BYTES=${REVISION_BYTES:-10000}
 EDIT_WORKERS=${EDIT_WORKERS:-32}
@@ -92,10 +94,12 @@ log "event log: $EVENTS events ($POST_EVENTS in post streams); $(machine)"
 result "log" "events" "$EVENTS"
 
 # 2. Rebuild every projection (blue/green) from the whole log, no server
-# running. bench/rebuild calls projections.Rebuild for each projection
-# exactly as `cms projections rebuild --all` does, and also accounts the CPU
-# time of the Go process and of the PostgreSQL backends (CPU per event is
-# what survives other load on the machine). PROFILE=1 adds a CPU profile.
+# running. bench/rebuild makes the one projections.Rebuild call that
+# `cms projections rebuild --all` makes (one pass over the log for all
+# projections), and also accounts the CPU time of the Go process and of the
+# PostgreSQL backends, by backend (CPU per event is what survives other load
+# on the machine). The phases' durations are in $OUT/rebuild.err. PROFILE=1
+# adds a CPU profile.
 if has rebuild; then
 	log "rebuild all projections ($(machine))"
 	result "rebuild" "machine" "$(machine)"
@@ -103,6 +107,7 @@ if has rebuild; then
 	[ "${PROFILE:-0}" = 1 ] && prof=(-cpuprofile "$OUT/rebuild.prof")
 	timeout 3h /usr/bin/time -v "$OUT/rebuild" -database-url "$DATABASE_URL" "${prof[@]}" >"$OUT/rebuild.out" 2>"$OUT/rebuild.err"
 	cat "$OUT/rebuild.out" >&2
+	grep -o 'msg="rebuild: [^"]*".*took=[^ ]*' "$OUT/rebuild.err" | sed 's/ projections="[^"]*"//' >&2 || true
 	while IFS= read -r line; do result "rebuild" "" "${line#rebuild }"; done <"$OUT/rebuild.out"
 	rss=$(awk -F: '/Maximum resident set size/{gsub(/ /,"",$2); printf "%.0f", $2/1024}' "$OUT/rebuild.err")
 	result "rebuild all" "max RSS MiB (time -v)" "$rss"
@@ -113,8 +118,10 @@ if has rebuild; then
 	"$CMS" projections status >"$OUT/status-after-rebuild.txt" 2>&1 || true
 fi
 
-# 3. Baseline: raw COPY of the same final rows into empty copies of the tables
-# (same columns, defaults, generated columns and indexes).
+# 3. Baselines: raw COPY of the same final rows into empty copies of the
+# tables (same columns, defaults, generated columns), (a) with their
+# indexes in place, (b) without indexes, which are then built, as the
+# rebuild does for its bulk-loaded tables.
 if has copy; then
 	tables=()
 	for t in posts tags post_revisions post_history users audit_log media media_post_usage; do
@@ -136,6 +143,24 @@ if has copy; then
 	end=$(date +%s.%N)
 	total=$(echo "$end - $start" | bc)
 	result "COPY baseline" "rows / seconds / rows per s" "$(printf '%d / %.1f / %.0f' "$rows" "$total" "$(echo "$rows / $total" | bc -l)")"
+	"${PSQL[@]}" -d "$DB" -c 'DROP SCHEMA bench_copy CASCADE' -c 'CREATE SCHEMA bench_copy'
+	# (b): the same rows, indexes built afterwards from the live tables' definitions.
+	idx=$OUT/copy-indexes.sql
+	: >"$idx"
+	for t in "${tables[@]}"; do
+		"${PSQL[@]}" -d "$DB" -c "CREATE TABLE bench_copy.$t (LIKE public.$t INCLUDING ALL EXCLUDING INDEXES)"
+		"${PSQL[@]}" -d "$DB" -Atc "SELECT replace(pg_get_indexdef(indexrelid), ' ON public.$t ', ' ON bench_copy.$t ') || ';' FROM pg_index WHERE indrelid = 'public.$t'::regclass" >>"$idx"
+	done
+	log "COPY baseline without indexes: $rows rows ($(machine))"
+	start=$(date +%s.%N)
+	for t in "${tables[@]}"; do
+		"${PSQL[@]}" -d "$DB" -c "\\copy bench_copy.$t FROM '$OUT/copy-$t.bin' WITH (FORMAT binary)"
+	done
+	loaded=$(date +%s.%N)
+	"${PSQL[@]}" -d "$DB" -c "SET maintenance_work_mem = '256MB'" -f "$idx"
+	end=$(date +%s.%N)
+	total=$(echo "$end - $start" | bc)
+	result "COPY baseline, indexes after" "rows / seconds (load + indexes) / rows per s" "$(printf '%d / %.1f (%.1f + %.1f) / %.0f' "$rows" "$total" "$(echo "$loaded - $start" | bc)" "$(echo "$end - $loaded" | bc)" "$(echo "$rows / $total" | bc -l)")"
 	"${PSQL[@]}" -d "$DB" -c 'DROP SCHEMA bench_copy CASCADE'
 	rm -f "$OUT"/copy-*.bin
 fi
@@ -163,15 +188,13 @@ token() {
 		-d "{\"login\":\"$1\",\"password\":\"$PASSWORD\"}" "http://$ADDR/api/v1/auth/login" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
-# run_wrk LABEL URL [HEADER]: records req/s, p99 and non-2xx.
+# run_wrk LABEL URL [HEADER [SCRIPT]]: records req/s, p99 and non-2xx.
 run_wrk() {
-	local label=$1 url=$2 hdr=${3:-} f
+	local label=$1 url=$2 hdr=${3:-} script=${4:-} f args=()
 	f=$OUT/wrk-$(echo "$label" | tr -c 'a-zA-Z0-9\n' '_')-c$WRK_CONNS.txt
-	if [ -n "$hdr" ]; then
-		timeout 300 wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency -H "$hdr" "$url" >"$f"
-	else
-		timeout 300 wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency "$url" >"$f"
-	fi
+	[ -n "$hdr" ] && args+=(-H "$hdr")
+	[ -n "$script" ] && args+=(-s "$script")
+	timeout 300 wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency "${args[@]}" "$url" >"$f"
 	local rps p50 p99 bad
 	rps=$(awk '/Requests\/sec/{printf "%.0f", $2}' "$f")
 	p50=$(awk '$1=="50%"{print $2}' "$f")
@@ -201,9 +224,36 @@ if has http; then
 	c1=$(run_wrk "ceiling (net/http, 2 KB JSON)" "http://$CEILING_ADDR/")
 	l=$(run_wrk "GET /api/v1/posts?limit=20" "http://$ADDR/api/v1/posts?limit=20")
 	s=$(run_wrk "GET /api/v1/posts/{slug}" "http://$ADDR/api/v1/posts/$slug")
+	# Many posts, not one: wrk cycles through the slugs of the newest
+	# $SLUGS published posts (each thread from its own offset), so the
+	# public response cache holds $SLUGS entries and recomputes each one
+	# per TTL (5 s); its hit and miss counts are printed below.
+	python3 - "$ADDR" "$SLUGS" >"$OUT/slugs.txt" <<'PY'
+import json, sys, urllib.request
+addr, want = sys.argv[1], int(sys.argv[2])
+cursor, n = None, 0
+while n < want:
+    url = f"http://{addr}/api/v1/posts?limit=100" + (f"&cursor={cursor}" if cursor else "")
+    page = json.load(urllib.request.urlopen(url))
+    for it in page["items"][: want - n]:
+        print(it["slug"]); n += 1
+    cursor = page["next_cursor"]
+    if not cursor:
+        break
+PY
+	cat >"$OUT/slugs.lua" <<LUA
+local paths, i = {}, 0
+for slug in io.lines("$OUT/slugs.txt") do paths[#paths + 1] = "/api/v1/posts/" .. slug end
+offset, next_offset = 0, 0 -- globals: setup (main state) sets each thread's offset
+function setup(thread) thread:set("offset", next_offset); next_offset = next_offset + math.floor(#paths / $WRK_THREADS) end
+function init() i = offset end
+function request() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+LUA
+	m=$(run_wrk "GET /api/v1/posts/{slug}, $(wc -l <"$OUT/slugs.txt") slugs" "http://$ADDR/" "" "$OUT/slugs.lua")
 	c2=$(run_wrk "ceiling again" "http://$CEILING_ADDR/")
 	ceil=$(( (c1 + c2) / 2 ))
-	result "ratio to ceiling" "list / slug" "$(printf '%.2f / %.2f' "$(echo "$l / $ceil" | bc -l)" "$(echo "$s / $ceil" | bc -l)")"
+	result "ratio to ceiling" "list / slug / many slugs" "$(printf '%.2f / %.2f / %.2f' "$(echo "$l / $ceil" | bc -l)" "$(echo "$s / $ceil" | bc -l)" "$(echo "$m / $ceil" | bc -l)")"
+	result "public cache" "hits / misses" "$(curl -fsS "http://$ADDR/metrics" | awk '/^palimpsest_http_public_cache_hits_total/{h=$2} /^palimpsest_http_public_cache_misses_total/{m=$2} END{printf "%d / %d", h, m}')"
 fi
 
 if has revisions; then

@@ -56,10 +56,7 @@ ON CONFLICT (position) DO NOTHING`
 // Apply implements Projection.
 func (a *Audit) Apply(ctx context.Context, tx pgx.Tx, ev Event) error {
 	m := ev.Metadata
-	recorded := ev.RecordedAt.UTC()
-	if ev.RecordedAt.IsZero() {
-		recorded = ev.OccurredAt()
-	}
+	recorded := auditRecordedAt(ev)
 	if b := a.open.open(tx, ev); b != nil {
 		b.positions, b.versions = append(b.positions, int64(ev.Position)), append(b.versions, int64(ev.Version))
 		b.eventIDs, b.streams, b.types = append(b.eventIDs, ev.ID.String()), append(b.streams, ev.StreamID), append(b.types, ev.Type)
@@ -92,4 +89,13 @@ func (a *Audit) FlushBatch(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("audit projection: write %d rows: %w", len(b.positions), err)
 	}
 	return nil
+}
+
+// auditRecordedAt is when the store recorded ev, defaulting to when it
+// happened.
+func auditRecordedAt(ev Event) time.Time {
+	if ev.RecordedAt.IsZero() {
+		return ev.OccurredAt()
+	}
+	return ev.RecordedAt.UTC()
 }

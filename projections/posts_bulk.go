@@ -172,6 +172,10 @@ const sqlPostsFeatureBulk = `UPDATE posts p SET feature_media_id = NULLIF(v.medi
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS v(id, position, media_id, hash, alt)
 WHERE p.id = v.id AND p.last_position = v.position`
 
+// batchesInMemory marks Posts as a memoryBatcher: inside a batch, Apply
+// only folds.
+func (*Posts) batchesInMemory() {}
+
 // BeginBatch implements Batcher.
 func (p *Posts) BeginBatch(_ context.Context, tx pgx.Tx) error {
 	p.open.begin(tx)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,17 +26,33 @@ type RebuildConfig struct {
 	Pool *pgxpool.Pool
 	// Store is the event store to replay.
 	Store eventstore.Store
-	// Projection to rebuild. Its tables must exist in public.
+	// Projection to rebuild, alone. Its tables must exist in public.
 	Projection Projection
-	// Progress, when set, is called after every batch with the log position
-	// reached and the log head when the rebuild started (equal to event
-	// counts for stores with dense positions).
+	// Projections to rebuild together, in one pass over the log (instead
+	// of, or besides, Projection). Their tables must exist in public.
+	Projections []Projection
+	// Progress, when set, is called as the rebuild advances with the log
+	// position every projection has reached and the log head when the
+	// rebuild started (equal to event counts for stores with dense
+	// positions). Calls come from one goroutine at a time; the last one has
+	// done == total.
 	Progress func(done, total uint64)
-	// BatchSize is the number of events read and applied per transaction
-	// while building. Default 1000.
+	// BatchSize is the number of events read from the store at a time (a
+	// few pages of them are held in memory while building), and applied
+	// per transaction when catching up with events appended during the
+	// rebuild. Default 500.
 	BatchSize int
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// projections returns the projections to rebuild.
+func (c RebuildConfig) projections() []Projection {
+	ps := slices.Clone(c.Projections)
+	if c.Projection != nil {
+		ps = append(ps, c.Projection)
+	}
+	return ps
 }
 
 // Validate checks the configuration.
@@ -47,10 +64,41 @@ func (c RebuildConfig) Validate() error {
 	if c.Store == nil {
 		errs = append(errs, errors.New("store is nil"))
 	}
-	if c.Projection == nil {
-		errs = append(errs, errors.New("projection is nil"))
-	} else if len(c.Projection.Tables()) == 0 {
-		errs = append(errs, fmt.Errorf("projection %s owns no tables", c.Projection.Name()))
+	ps := c.projections()
+	if len(ps) == 0 {
+		errs = append(errs, errors.New("no projection to rebuild"))
+	}
+	names, owners := map[string]bool{}, map[string]string{}
+	for _, p := range ps {
+		if p == nil {
+			errs = append(errs, errors.New("projection is nil"))
+			continue
+		}
+		if names[p.Name()] {
+			errs = append(errs, fmt.Errorf("projection %s given twice", p.Name()))
+		}
+		names[p.Name()] = true
+		if len(p.Tables()) == 0 {
+			errs = append(errs, fmt.Errorf("projection %s owns no tables", p.Name()))
+		}
+		for _, t := range p.Tables() {
+			if o, ok := owners[t]; ok && o != p.Name() {
+				errs = append(errs, fmt.Errorf("table %s owned by %s and %s", t, o, p.Name()))
+			}
+			owners[t] = p.Name()
+		}
+		if bl, ok := p.(BulkLoader); ok {
+			var bulk []string
+			for _, t := range bl.BulkTables() {
+				bulk = append(bulk, t.Name)
+				if len(t.Columns) == 0 {
+					errs = append(errs, fmt.Errorf("projection %s: bulk table %s has no columns", p.Name(), t.Name))
+				}
+			}
+			if !slices.Equal(bulk, p.Tables()) {
+				errs = append(errs, fmt.Errorf("projection %s: bulk tables %v are not its tables %v", p.Name(), bulk, p.Tables()))
+			}
+		}
 	}
 	if c.BatchSize < 0 {
 		errs = append(errs, errors.New("batch size must not be negative"))
@@ -61,45 +109,61 @@ func (c RebuildConfig) Validate() error {
 	return nil
 }
 
-// Rebuild rebuilds a projection from the whole log with zero downtime,
-// blue/green: it creates empty copies of the projection's tables in a scratch
-// schema and applies the log there while the live tables keep serving (and
-// the live runner keeps updating them). Then it takes the projection's
-// leadership (the live runner, in any process, yields within about a second
-// and pauses), applies the events appended meanwhile, and in one transaction
-// drops the old tables, moves the new ones into public and sets the
-// checkpoint; finally it runs ANALYZE on them and hands leadership back.
-// A failed rebuild leaves the live tables untouched.
+// Rebuild rebuilds projections from the whole log with zero downtime,
+// blue/green: it creates empty copies of the projections' tables in a
+// scratch schema and fills them there while the live tables keep serving
+// (and the live runners keep updating them). Then it takes the projections'
+// leadership (their live runners, in any process, yield within about a
+// second and pause), applies the events appended meanwhile, and in one
+// transaction drops the old tables, moves the new ones into public and sets
+// the checkpoints, and hands leadership back. The new tables are analyzed
+// before the swap. A failed rebuild leaves the live tables untouched.
 //
-// Index and constraint names of the new tables are the ones PostgreSQL
-// generates for CREATE TABLE … (LIKE … INCLUDING ALL), which can differ from
-// names chosen in the migration; do not depend on them.
+// Several projections rebuild in one pass over the log: every page is read
+// and decoded once (payloads only for events a projection reads) by a reader
+// and decoders running ahead, while each projection writes on its own
+// connection. Projections that implement BulkLoader are loaded with binary
+// COPY into tables without indexes, which are built afterwards; the others
+// go through Apply (and Batcher) in large transactions. Commits while
+// building are asynchronous (synchronous_commit off): a crash loses at most
+// a rebuild that had not swapped yet, which is dropped anyway. Events
+// appended while building are applied before the projections pause, so the
+// pause only covers the last few.
+//
+// The new tables keep the names of the live tables' indexes and
+// constraints.
 func Rebuild(ctx context.Context, cfg RebuildConfig) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = 1000
+		cfg.BatchSize = 500
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := cfg.Projection
-	name := p.Name()
-	log := cfg.Logger.With("projection", name)
+	ps := cfg.projections()
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name()
+	}
+	label := strings.Join(names, ", ")
+	log := cfg.Logger.With("projections", label)
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("rebuild %s: %w", name, err)
+			err = fmt.Errorf("rebuild %s: %w", label, err)
 		}
 	}()
-	if err := ensureCheckpoints(ctx, cfg.Pool, []string{name}); err != nil {
+	if err := ensureCheckpoints(ctx, cfg.Pool, names); err != nil {
 		return err
 	}
-	scratch, err := scratchSchema(name)
+	scratch, err := scratchSchema(strings.Join(names, "_"))
 	if err != nil {
 		return err
 	}
-	if err := createScratch(ctx, cfg.Pool, scratch, p.Tables()); err != nil {
+	start := time.Now()
+	b := &rebuild{cfg: cfg, ps: ps, scratch: scratch, applied: make([]uint64, len(ps))}
+	if err := b.createScratch(ctx); err != nil {
 		return err
 	}
 	defer func() {
@@ -111,51 +175,58 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (err error) {
 	}()
 
 	// Blue/green, phase 1: build from the whole log without pausing anyone.
-	total, err := cfg.Store.Head(ctx)
+	b.total, err = cfg.Store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read head: %w", err)
 	}
-	log.Info("rebuild: building fresh tables", "schema", scratch, "head", total)
-	b := &builder{cfg: cfg, scratch: scratch, total: total}
-	for b.pos < total {
-		tx, err := cfg.Pool.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		_, err = b.apply(ctx, tx, total, cfg.BatchSize)
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return err
-		}
+	log.Info("rebuild: building fresh tables", "schema", scratch, "head", b.total)
+	if err := b.build(ctx); err != nil {
+		return err
+	}
+	built := time.Now()
+	log.Info("rebuild: log loaded", "position", b.pos, "took", built.Sub(start).Round(time.Millisecond))
+	if err := b.buildIndexes(ctx); err != nil {
+		return err
+	}
+	indexed := time.Now()
+	log.Info("rebuild: indexes built and tables analyzed", "took", indexed.Sub(built).Round(time.Millisecond))
+
+	// Catch up with what was appended meanwhile, still without pausing.
+	if err := b.catchUpUnlocked(ctx); err != nil {
+		return err
 	}
 
 	// Phase 2: take leadership (live runners yield), catch up and swap.
-	conn, err := dedicatedConn(ctx, cfg.Pool, "palimpsest projection rebuild "+name)
+	conn, err := dedicatedConn(ctx, cfg.Pool, "palimpsest projection rebuild")
 	if err != nil {
 		return err
 	}
-	defer closeConn(conn) // releases both locks
-	key := lockKey(name)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", rebuildLockClass, key); err != nil {
-		return fmt.Errorf("take rebuild lock: %w", err)
+	defer closeConn(conn) // releases every lock
+	sorted := slices.Sorted(slices.Values(names))
+	for _, name := range sorted {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", rebuildLockClass, lockKey(name)); err != nil {
+			return fmt.Errorf("take rebuild lock of %s: %w", name, err)
+		}
 	}
-	if _, err := conn.Exec(ctx, "UPDATE projection_checkpoints SET state = 'rebuilding', updated_at = now() WHERE name = $1", name); err != nil {
+	if _, err := conn.Exec(ctx, "UPDATE projection_checkpoints SET state = 'rebuilding', updated_at = now() WHERE name = ANY($1)", names); err != nil {
 		return fmt.Errorf("mark rebuilding: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			// Leave the live projection as it was: running (or failed, which
-			// the next leader retries anyway).
-			_, _ = setRunning(context.WithoutCancel(ctx), conn, name)
+			// Leave the live projections as they were: running (or failed,
+			// which the next leader retries anyway).
+			for _, name := range names {
+				_, _ = setRunning(context.WithoutCancel(ctx), conn, name)
+			}
 		}
 	}()
-	log.Info("rebuild: waiting for the live runner to pause")
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", leaderLockClass, key); err != nil {
-		return fmt.Errorf("take leadership: %w", err)
+	log.Info("rebuild: waiting for the live runners to pause")
+	for _, name := range sorted {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", leaderLockClass, lockKey(name)); err != nil {
+			return fmt.Errorf("take leadership of %s: %w", name, err)
+		}
 	}
+	paused := time.Now()
 	head, err := cfg.Store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read head: %w", err)
@@ -165,41 +236,41 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (err error) {
 		return fmt.Errorf("begin swap: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := readCheckpoint(ctx, tx, name, true); err != nil {
-		return err
-	}
-	for b.pos < head {
-		if _, err := b.apply(ctx, tx, head, cfg.BatchSize); err != nil {
+	for _, name := range names {
+		if _, err := readCheckpoint(ctx, tx, name, true); err != nil {
 			return err
 		}
 	}
-	for _, t := range p.Tables() {
-		if _, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{"public", t}.Sanitize()); err != nil {
-			return fmt.Errorf("swap: drop old %s: %w", t, err)
-		}
-		if _, err := tx.Exec(ctx, "ALTER TABLE "+pgx.Identifier{scratch, t}.Sanitize()+" SET SCHEMA public"); err != nil {
-			return fmt.Errorf("swap: move new %s: %w", t, err)
+	caughtUp := b.pos
+	if err := b.catchUp(ctx, head, func(ctx context.Context, apply func(pgx.Tx) error) error { return apply(tx) }); err != nil {
+		return err
+	}
+	for _, p := range ps {
+		for _, t := range p.Tables() {
+			if _, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{"public", t}.Sanitize()); err != nil {
+				return fmt.Errorf("swap: drop old %s: %w", t, err)
+			}
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+pgx.Identifier{scratch, t}.Sanitize()+" SET SCHEMA public"); err != nil {
+				return fmt.Errorf("swap: move new %s: %w", t, err)
+			}
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET position = $2, events_applied = $3, state = 'running', last_error = NULL,
-		    failed_position = NULL, failed_at = NULL, rebuilt_at = now(), updated_at = now()
-		WHERE name = $1`, name, int64(head), int64(b.applied)); err != nil {
-		return fmt.Errorf("swap: set checkpoint: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, name+":"+head.String()); err != nil {
-		return fmt.Errorf("swap: notify: %w", err)
+	for i, name := range names {
+		if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+			SET position = $2, events_applied = $3, state = 'running', last_error = NULL,
+			    failed_position = NULL, failed_at = NULL, rebuilt_at = now(), updated_at = now()
+			WHERE name = $1`, name, int64(head), int64(b.applied[i])); err != nil {
+			return fmt.Errorf("swap: set checkpoint of %s: %w", name, err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, name+":"+head.String()); err != nil {
+			return fmt.Errorf("swap: notify: %w", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("swap: commit: %w", err)
 	}
-	log.Info("rebuild: swapped fresh tables in", "position", head, "events_applied", b.applied)
-	// Fresh tables have no statistics: plan quality collapses without them.
-	for _, t := range p.Tables() {
-		if _, err := cfg.Pool.Exec(ctx, "ANALYZE "+pgx.Identifier{"public", t}.Sanitize()); err != nil {
-			return fmt.Errorf("analyze %s: %w", t, err)
-		}
-	}
+	log.Info("rebuild: swapped fresh tables in", "position", head, "events_after_pause", uint64(head-min(head, caughtUp)),
+		"paused", time.Since(paused).Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -221,85 +292,6 @@ func scratchSchema(name string) (string, error) {
 	return "rebuild_" + clean + "_" + hex.EncodeToString(b[:]), nil
 }
 
-func createScratch(ctx context.Context, pool *pgxpool.Pool, scratch string, tables []string) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{scratch}.Sanitize()); err != nil {
-			return fmt.Errorf("create scratch schema: %w", err)
-		}
-		for _, t := range tables {
-			if _, err := tx.Exec(ctx, "CREATE TABLE "+pgx.Identifier{scratch, t}.Sanitize()+
-				" (LIKE "+pgx.Identifier{"public", t}.Sanitize()+" INCLUDING ALL)"); err != nil {
-				return fmt.Errorf("create scratch table %s: %w", t, err)
-			}
-		}
-		return nil
-	})
-}
-
-// builder replays the log into the scratch tables.
-type builder struct {
-	cfg     RebuildConfig
-	scratch string
-	total   eventstore.Position
-	pos     eventstore.Position // last position taken into account
-	applied uint64
-}
-
-// apply reads up to limit events after b.pos (none beyond until) and
-// applies the projection's ones in tx with the scratch schema first on the
-// search path. It returns how many events it read.
-func (b *builder) apply(ctx context.Context, tx pgx.Tx, until eventstore.Position, limit int) (int, error) {
-	p := b.cfg.Projection
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)",
-		pgx.Identifier{b.scratch}.Sanitize()+", public"); err != nil {
-		return 0, fmt.Errorf("set search path: %w", err)
-	}
-	recs, err := b.cfg.Store.ReadAll(ctx, eventstore.ReadAllOptions{After: b.pos, Limit: limit})
-	if err != nil {
-		return 0, fmt.Errorf("read log after %d: %w", b.pos, err)
-	}
-	batcher, bulk := p.(Batcher)
-	if bulk {
-		if err := batcher.BeginBatch(ctx, tx); err != nil {
-			return 0, fmt.Errorf("begin bulk batch: %w", err)
-		}
-	}
-	n := 0
-	for _, rec := range recs {
-		if rec.Position > until {
-			break
-		}
-		n++
-		if eventstore.MatchesPrefix(rec.StreamID, p.StreamPrefixes()) {
-			ev, err := Decode(rec)
-			if err != nil {
-				return n, err
-			}
-			if err := p.Apply(ctx, tx, ev); err != nil {
-				return n, fmt.Errorf("apply %s event at %d: %w", rec.Type, rec.Position, err)
-			}
-			b.applied++
-		}
-		b.pos = rec.Position
-	}
-	if bulk {
-		if err := batcher.FlushBatch(ctx, tx); err != nil {
-			return n, fmt.Errorf("flush bulk batch up to %d: %w", b.pos, err)
-		}
-	}
-	if len(recs) < limit || n < len(recs) {
-		// Nothing more up to until (positions need not be dense).
-		b.pos = max(b.pos, until)
-	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', 'public', true)"); err != nil {
-		return n, fmt.Errorf("reset search path: %w", err)
-	}
-	if b.cfg.Progress != nil {
-		b.cfg.Progress(uint64(min(b.pos, b.total)), uint64(b.total))
-	}
-	return n, nil
-}
-
 // ProgressPrinter returns a Rebuild progress callback writing to w: on a
 // terminal a one-line bar (events done of total, rate, ETA) redrawn in place;
 // otherwise a plain line every few seconds and at the end.
@@ -310,9 +302,14 @@ func ProgressPrinter(w io.Writer, name string) func(done, total uint64) {
 	}
 	start := time.Now()
 	var last time.Time
+	ended := false
 	return func(done, total uint64) {
 		now := time.Now()
 		finished := done >= total
+		if finished && ended {
+			return // catching up after the end: said already
+		}
+		ended = finished
 		if tty {
 			if !finished && now.Sub(last) < 100*time.Millisecond {
 				return

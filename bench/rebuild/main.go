@@ -1,8 +1,9 @@
 // Command rebuild rebuilds projections blue/green from the whole log, as
-// `cms projections rebuild` does, and reports per projection the time, the
-// log events per second, the process's CPU time and its peak resident
-// memory (VmHWM); with -cpuprofile it writes a CPU profile of the run, which
-// `cms` does not expose. It also samples the CPU time of the PostgreSQL
+// `cms projections rebuild --all` does (one projections.Rebuild call, one
+// pass over the log for all of them), and reports the time, the log events
+// per second, the process's CPU time and its peak resident memory (VmHWM);
+// the phases' durations go to stderr. With -cpuprofile it writes a CPU
+// profile of the run, which `cms` does not expose. It also samples the CPU time of the PostgreSQL
 // backends serving its database (from /proc, so PostgreSQL must run on this
 // machine), so that CPU per event can be reported: on a machine loaded by
 // other work, wall-clock rates are noise, CPU per event is not.
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,10 +37,10 @@ import (
 
 func main() {
 	dbURL := flag.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of the event store and read models")
-	only := flag.String("projections", "", "comma-separated projection names; empty = all")
-	batch := flag.Int("batch", 0, "events per rebuild transaction; 0 = the default")
+	only := flag.String("projections", "", "comma-separated projection names, rebuilt together; empty = all")
+	batch := flag.Int("batch", 0, "events per page read from the store; 0 = the default")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
-	timeout := flag.Duration("timeout", 0, "stop each projection's rebuild after this long and report the rate reached (the live tables stay untouched); 0 = no limit")
+	timeout := flag.Duration("timeout", 0, "stop the rebuild after this long and report the rate reached (the live tables stay untouched); 0 = no limit")
 	flag.Parse()
 	if *dbURL == "" || strings.Contains(*dbURL, "/palimpsest?") {
 		log.Fatal("rebuild: set -database-url to a benchmark database (not palimpsest)")
@@ -71,49 +73,53 @@ func main() {
 			_ = f.Close()
 		}()
 	}
+	var ps []projections.Projection
+	for _, p := range projections.All() {
+		if *only == "" || strings.Contains(","+*only+",", ","+p.Name()+",") {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
+		log.Fatalf("rebuild: no projection matches -projections %q", *only)
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name()
+	}
 	sampler := newBackendSampler(ctx, pool)
 	defer sampler.stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	total := time.Now()
-	cpu0 := cpuTime()
-	for _, p := range projections.All() {
-		if *only != "" && !strings.Contains(","+*only+",", ","+p.Name()+",") {
-			continue
-		}
-		start, c0, pg0 := time.Now(), cpuTime(), sampler.total()
-		rctx, cancel := ctx, context.CancelFunc(func() {})
-		if *timeout > 0 {
-			rctx, cancel = context.WithTimeout(ctx, *timeout)
-		}
-		var done uint64
-		err := projections.Rebuild(rctx, projections.RebuildConfig{Pool: pool, Store: store, Projection: p, BatchSize: *batch, Logger: logger,
-			Progress: func(d, _ uint64) { done = d }})
-		d := time.Since(start)
-		cancel()
-		partial := ""
-		switch {
-		case err != nil && rctx.Err() != nil:
-			partial = fmt.Sprintf("  (stopped after -timeout at %d of %d)", done, head)
-		case err != nil:
-			log.Fatalf("rebuild: %v", err)
-		default:
-			done = uint64(head)
-		}
-		goCPU, pgCPU := cpuTime()-c0, sampler.total()-pg0
-		fmt.Printf("rebuild %-16s %8.1fs %9.0f log events/s  go cpu %.1fs (%.0f%% of one core)  pg cpu %.1fs  %.1f+%.1f µs/event%s\n",
-			p.Name(), d.Seconds(), float64(done)/d.Seconds(), goCPU.Seconds(), 100*goCPU.Seconds()/d.Seconds(), pgCPU.Seconds(),
-			perEvent(goCPU, done), perEvent(pgCPU, done), partial)
+	// Info level: Rebuild logs how long each phase took.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if *timeout > 0 {
+		rctx, cancel = context.WithTimeout(ctx, *timeout)
 	}
-	d := time.Since(total)
+	start, cpu0 := time.Now(), cpuTime()
+	var done uint64
+	err = projections.Rebuild(rctx, projections.RebuildConfig{Pool: pool, Store: store, Projections: ps, BatchSize: *batch, Logger: logger,
+		Progress: func(d, _ uint64) { done = d }})
+	d := time.Since(start)
+	cancel()
+	partial := ""
+	switch {
+	case err != nil && rctx.Err() != nil:
+		partial = fmt.Sprintf("  (stopped after -timeout at %d of %d)", done, head)
+	case err != nil:
+		log.Fatalf("rebuild: %v", err)
+	default:
+		done = uint64(head)
+	}
 	goCPU, pgCPU := cpuTime()-cpu0, sampler.total()
-	cpu := goCPU + pgCPU
-	fmt.Printf("rebuild %-16s %8.1fs %9.0f log events/s  go cpu %.1fs  pg cpu %.1fs  head %d  VmHWM %s\n",
-		"all", d.Seconds(), float64(head)/d.Seconds(), goCPU.Seconds(), pgCPU.Seconds(), head, vmHWM())
-	if cpu > 0 {
-		// One rebuild is a serial pipeline (read, decode, apply, write), so
-		// an idle machine runs it at about one core's worth: head / cpu.
-		fmt.Printf("rebuild %-16s CPU per log event %.1f µs (go %.1f + pg %.1f): ~%.0f log events/s on one idle core\n",
-			"all", perEvent(cpu, uint64(head)), perEvent(goCPU, uint64(head)), perEvent(pgCPU, uint64(head)), float64(head)/cpu.Seconds())
+	label := "all"
+	if *only != "" {
+		label = strings.Join(names, ",")
+	}
+	fmt.Printf("rebuild %-16s %8.1fs %9.0f log events/s  go cpu %.1fs (%.0f%% of one core)  pg cpu %.1fs  head %d  VmHWM %s%s\n",
+		label, d.Seconds(), float64(done)/d.Seconds(), goCPU.Seconds(), 100*goCPU.Seconds()/d.Seconds(), pgCPU.Seconds(), head, vmHWM(), partial)
+	if cpu := goCPU + pgCPU; cpu > 0 && done > 0 {
+		fmt.Printf("rebuild %-16s CPU per log event %.1f µs (go %.1f + pg %.1f): %.0f log events per CPU-second\n",
+			label, perEvent(cpu, done), perEvent(goCPU, done), perEvent(pgCPU, done), float64(done)/cpu.Seconds())
+		fmt.Printf("rebuild %-16s PostgreSQL CPU by backend:%s\n", label, sampler.byApp())
 	}
 }
 
@@ -133,11 +139,12 @@ type backendSampler struct {
 	mu     sync.Mutex
 	first  map[int]time.Duration // CPU when first seen
 	last   map[int]time.Duration // CPU when last seen
+	app    map[int]string        // application_name
 }
 
 func newBackendSampler(ctx context.Context, pool *pgxpool.Pool) *backendSampler {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &backendSampler{cancel: cancel, done: make(chan struct{}), first: map[int]time.Duration{}, last: map[int]time.Duration{}}
+	s := &backendSampler{cancel: cancel, done: make(chan struct{}), first: map[int]time.Duration{}, last: map[int]time.Duration{}, app: map[int]string{}}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(200 * time.Millisecond)
@@ -155,25 +162,36 @@ func newBackendSampler(ctx context.Context, pool *pgxpool.Pool) *backendSampler 
 }
 
 func (s *backendSampler) sample(ctx context.Context, pool *pgxpool.Pool) {
-	rows, err := pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	rows, err := pool.Query(ctx, "SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 	if err != nil {
 		return
 	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	type backend struct {
+		pid int32
+		app string
+	}
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backend, error) {
+		var b backend
+		return b, r.Scan(&b.pid, &b.app)
+	})
 	if err != nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, pid := range pids {
-		cpu, ok := procCPU(int(pid))
+	for _, b := range bs {
+		pid := int(b.pid)
+		cpu, ok := procCPU(pid)
 		if !ok {
 			continue
 		}
-		if _, seen := s.first[int(pid)]; !seen {
-			s.first[int(pid)] = cpu
+		if _, seen := s.first[pid]; !seen {
+			s.first[pid] = cpu
 		}
-		s.last[int(pid)] = cpu
+		s.last[pid] = cpu
+		if b.app != "" {
+			s.app[pid] = b.app
+		}
 	}
 }
 
@@ -186,6 +204,30 @@ func (s *backendSampler) total() time.Duration {
 		sum += cpu - s.first[pid]
 	}
 	return sum
+}
+
+// byApp returns the backends' CPU time by application_name, largest first.
+func (s *backendSampler) byApp() string {
+	s.mu.Lock()
+	sum := map[string]time.Duration{}
+	for pid, cpu := range s.last {
+		app := s.app[pid]
+		if app == "" {
+			app = "(pool)"
+		}
+		sum[app] += cpu - s.first[pid]
+	}
+	s.mu.Unlock()
+	apps := make([]string, 0, len(sum))
+	for a := range sum {
+		apps = append(apps, a)
+	}
+	sort.Slice(apps, func(i, j int) bool { return sum[apps[i]] > sum[apps[j]] })
+	var b strings.Builder
+	for _, a := range apps {
+		fmt.Fprintf(&b, "  %s %.1fs", a, sum[a].Seconds())
+	}
+	return b.String()
 }
 
 func (s *backendSampler) stop() {

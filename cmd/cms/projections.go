@@ -106,15 +106,25 @@ func runProjections(ctx context.Context, env *Env, args []string) error {
 				return fmt.Errorf("rebuild %s: %w (known: %s)", n, projections.ErrUnknownProjection, strings.Join(names, ", "))
 			}
 		}
+		// One pass over the log for all of them (see projections.Rebuild).
+		ps := make([]projections.Projection, len(targets))
+		for i, n := range targets {
+			ps[i] = byName[n]
+		}
+		label := strings.Join(targets, ", ")
+		if *rebuildAll {
+			label = "all projections"
+		}
+		start := time.Now()
+		if err := projections.Rebuild(ctx, projections.RebuildConfig{
+			Pool: pool, Store: store, Projections: ps,
+			Progress: projections.ProgressPrinter(env.Stderr, label), Logger: env.Log,
+		}); err != nil {
+			return err
+		}
+		took := time.Since(start).Round(time.Millisecond)
 		for _, n := range targets {
-			start := time.Now()
-			if err := projections.Rebuild(ctx, projections.RebuildConfig{
-				Pool: pool, Store: store, Projection: byName[n],
-				Progress: projections.ProgressPrinter(env.Stderr, n), Logger: env.Log,
-			}); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "%s rebuilt in %s\n", n, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(env.Stdout, "%s rebuilt in %s\n", n, took)
 		}
 		return nil
 	case "resume":
