@@ -50,6 +50,15 @@ func TestRuntimeAnalyzesTablesAfterManyEvents(t *testing.T) {
 		e, c := reltuples()
 		return e > 1000 && e <= 1100 && c == 7
 	})
+	// autovacuum is off for these tables, so the runtime vacuums them too.
+	eventually(t, 20*time.Second, "VACUUM of tables autovacuum does not cover", func() bool {
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT coalesce(sum(vacuum_count), 0) FROM pg_stat_user_tables
+			WHERE relid IN ('anp_events'::regclass, 'anp_counts'::regclass)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 2
+	})
 }
 
 func TestAnalyzerWaitsForTheNaptimeUnlessBurstOrEmpty(t *testing.T) {
