@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Event type strings. They are stored with every event and must never be
@@ -215,13 +220,80 @@ var (
 	registry   = map[string]*eventDef{}
 )
 
+// Payloads are decoded with the v2 implementation of encoding/json
+// (github.com/go-json-experiment/json), which decodes the Markdown-heavy
+// PostEdited and PostDrafted payloads that dominate the log about twice as
+// fast as encoding/json and with a third of the allocations. Stored payloads
+// are immutable history written by encoding/json (v1), so decoding must
+// accept exactly what v1 accepts and produce the same values:
+// DefaultOptionsV1 is the option set the v1 API itself is built on
+// (case-insensitive field names, unknown fields ignored, null leaves a field
+// untouched, duplicate names allowed with the last one winning, invalid
+// UTF-8 and lone surrogates replaced by U+FFFD), and timeDecodeOptions adds
+// v1's time.Time parsing for types that contain one. Equivalence with
+// encoding/json is checked by TestDecodeMatchesEncodingJSON and
+// FuzzDecodeMatchesEncodingJSON. Encoding stays with encoding/json so stored
+// bytes never change.
+var (
+	decodeOptions     = jsonv1.DefaultOptionsV1()
+	timeDecodeOptions = jsonv2.JoinOptions(decodeOptions, jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(unmarshalTimeV1)))
+)
+
+// unmarshalTimeV1 decodes a time.Time the way encoding/json does: it hands
+// the raw JSON value to time.Time.UnmarshalJSON, which does not unescape
+// the string, so a time written with \u escapes stays rejected. v2 would
+// unescape it first and accept inputs encoding/json never accepted.
+func unmarshalTimeV1(dec *jsontext.Decoder, t *time.Time) error {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return t.UnmarshalJSON(raw)
+}
+
+// payloadDecoder returns the decode function for payloads of type T. Only
+// types that contain a time.Time pay for the type-specific unmarshaler
+// lookup that timeDecodeOptions costs on every field.
+func payloadDecoder[T Event]() func([]byte) (Event, error) {
+	opts := decodeOptions
+	if containsType(reflect.TypeFor[T](), reflect.TypeFor[time.Time](), map[reflect.Type]bool{}) {
+		opts = timeDecodeOptions
+	}
+	return func(b []byte) (Event, error) {
+		var v T
+		err := jsonv2.Unmarshal(b, &v, opts)
+		return v, err
+	}
+}
+
+// containsType reports whether a value of type t can hold a value of type
+// want: t itself, or a field, element, key or pointee of t, recursively.
+func containsType(t, want reflect.Type, seen map[reflect.Type]bool) bool {
+	if t == want {
+		return true
+	}
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return containsType(t.Elem(), want, seen)
+	case reflect.Map:
+		return containsType(t.Key(), want, seen) || containsType(t.Elem(), want, seen)
+	case reflect.Struct:
+		for f := range t.Fields() {
+			if containsType(f.Type, want, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func register[T Event](current int) {
 	var zero T
-	registry[zero.EventType()] = &eventDef{current: current, upcasters: map[int]Upcaster{}, decode: func(b []byte) (Event, error) {
-		var v T
-		err := json.Unmarshal(b, &v)
-		return v, err
-	}}
+	registry[zero.EventType()] = &eventDef{current: current, upcasters: map[int]Upcaster{}, decode: payloadDecoder[T]()}
 }
 
 func init() {
