@@ -34,7 +34,7 @@ func (ui *UI) wait(ctx context.Context, pos eventstore.Position) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ui.cfg.WaitTimeout)
 	defer cancel()
-	if err := ui.cfg.Waiter.WaitFor(ctx, pos); err != nil {
+	if err := ui.cfg.Waiter.WaitFor(ctx, pos, ui.cfg.ReadModels...); err != nil {
 		ui.log.Warn("web: projections did not catch up", "position", pos, "err", err)
 	}
 	if ui.gens != nil {

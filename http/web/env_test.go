@@ -49,7 +49,11 @@ func (e *env) settle() {
 	if err != nil {
 		e.t.Fatalf("head: %v", err)
 	}
-	if err := e.waiter.WaitFor(ctx, head); err != nil {
+	var names []string
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	if err := e.waiter.WaitFor(ctx, head, names...); err != nil {
 		e.t.Fatalf("projections did not reach the head %d: %v", head, err)
 	}
 }

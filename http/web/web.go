@@ -91,6 +91,12 @@ type Config struct {
 	SecureCookies bool
 	// WaitTimeout bounds the wait for projections after a change. Default 5 s.
 	WaitTimeout time.Duration
+	// ReadModels names the projections a change waits for before the next
+	// page is shown. Default: every read model the pages read (posts,
+	// history, users, audit, media). Named, not "whatever checkpoints
+	// exist": a projection whose checkpoint row is not written yet (a
+	// runtime still starting) counts as behind, not as absent.
+	ReadModels []string
 	// PageSize is the length of lists. Default 10.
 	PageSize int
 	// Limiter limits failed sign-ins (per account and per client IP) and
@@ -171,6 +177,10 @@ func New(cfg Config) (*UI, error) {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.WaitTimeout == 0 {
 		cfg.WaitTimeout = 5 * time.Second
+	}
+	if cfg.ReadModels == nil {
+		cfg.ReadModels = []string{projections.PostsName, projections.HistoryName, projections.UsersName,
+			projections.AuditName, projections.MediaName}
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 10
