@@ -25,7 +25,9 @@ import (
 // projection announces a commit (Config.Generations) or after
 // Config.PublicCacheTTL. Responses that depend on the caller (authors see
 // their drafts, editors, auditors and admins everything) never go through
-// it.
+// it. Pages of a post's revisions share it too: they are the same for
+// everyone allowed to read the post's history, and are looked up only after
+// that check (listRevisions).
 //
 // Every response of these endpoints carries an ETag and answers a matching
 // If-None-Match with 304. Lists and tags use a hash of the body. A post

@@ -299,3 +299,50 @@ func TestNoneMatch(t *testing.T) {
 		}
 	}
 }
+
+// A page of revisions is cached after the history authorization, so it is
+// shared by everyone allowed to read the history, never given to anyone
+// else, and a new revision shows on the next read that waits for it.
+func TestRevisionPagesAreCachedBehindTheHistoryCheck(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, longCache)
+	tm := e.team()
+	p := e.publish(tm.Editor, e.draft(tm.Author, "Rev one", "body one\n", "revcache"))
+	path := "/api/v1/posts/" + p.ID + "/revisions"
+	count := func(r resp) int {
+		t.Helper()
+		var page struct {
+			Items []struct{ Revision int } `json:"items"`
+		}
+		r.json(t, &page)
+		return len(page.Items)
+	}
+	first := e.must(http.StatusOK, req{Method: "GET", Path: path, Token: tm.Auditor.Access, Header: minPosition(p.Position)})
+	if n := count(first); n != 1 {
+		t.Fatalf("auditor sees %d revisions, want 1", n)
+	}
+	if first.Header.Get("ETag") == "" || !strings.Contains(first.Header.Get("Cache-Control"), "private") {
+		t.Fatalf("revision page headers: ETag %q, Cache-Control %q", first.Header.Get("ETag"), first.Header.Get("Cache-Control"))
+	}
+	// The page is cached now; a reader still gets 403, and nothing of it.
+	e.must(http.StatusForbidden, req{Method: "GET", Path: path, Token: tm.Reader.Access})
+	e.must(http.StatusUnauthorized, req{Method: "GET", Path: path})
+	// The author shares the cached page (same body, same ETag) …
+	again := e.must(http.StatusOK, req{Method: "GET", Path: path, Token: tm.Author.Access})
+	if again.Header.Get("ETag") != first.Header.Get("ETag") || count(again) != 1 {
+		t.Fatalf("author's page differs: ETag %q vs %q", again.Header.Get("ETag"), first.Header.Get("ETag"))
+	}
+	e.must(http.StatusNotModified, req{Method: "GET", Path: path, Token: tm.Author.Access,
+		Header: map[string]string{"If-None-Match": first.Header.Get("ETag")}})
+	// … until an edit adds a revision.
+	var ed result
+	e.must(http.StatusOK, req{Method: "PATCH", Path: "/api/v1/posts/" + p.ID, Token: tm.Author.Access, Header: ifMatchHeader(p.Version),
+		Body: map[string]any{"title": "Rev two"}}).json(t, &ed)
+	after := e.must(http.StatusOK, req{Method: "GET", Path: path, Token: tm.Auditor.Access, Header: minPosition(ed.Position)})
+	if n := count(after); n != 2 {
+		t.Fatalf("after an edit, with X-Min-Position: %d revisions, want 2", n)
+	}
+	if after.Header.Get("ETag") == first.Header.Get("ETag") {
+		t.Fatal("a changed page kept its ETag")
+	}
+}

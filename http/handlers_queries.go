@@ -361,12 +361,26 @@ func (s *Server) listRevisions(c *gin.Context) {
 	if !ok {
 		return
 	}
-	page, err := s.cfg.Reader.ListRevisions(c.Request.Context(), p.ID, limit, c.Query("cursor"))
+	// Past this point the caller may read the post's history, and a page
+	// of its revisions is the same for every such caller: snapshots never
+	// change, and a new one comes with a projection commit, which moves
+	// the cache's generation. So pages are cached by post, limit and
+	// cursor (see cachedRead); the authorization above runs on every
+	// request.
+	cursor := c.Query("cursor")
+	key := cacheKey("revisions", p.ID, strconv.Itoa(limit), cursor)
+	r, err := s.cachedRead(c, key, func(ctx context.Context) (encodedResponse, error) {
+		page, err := s.cfg.Reader.ListRevisions(ctx, p.ID, limit, cursor)
+		if err != nil {
+			return encodedResponse{}, err
+		}
+		return encodeJSON(page, "")
+	})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page)
+	writeEncoded(c, r, audiencePrivate)
 }
 
 func revisionParam(c *gin.Context, raw, name string) (int, error) {
