@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-
-	"github.com/palimpsest-cms/palimpsest/domain"
 )
 
 // BulkTables implements BulkLoader.
@@ -59,43 +57,31 @@ func (l *historyLoad) Add(ev Event, w *BulkWriter) error {
 		post = &historyPost{}
 		l.posts[pid] = post
 	}
-	var (
-		author  = post.author
-		content domain.PostContent
-		rev     int
-		note    string
-		kind    string
-		from    *int32
-	)
-	switch e := ev.Payload.(type) {
-	case domain.PostDrafted:
-		content, rev, kind = e.PostContent, revisionOr(e.Revision, 1), "drafted"
-		if author, err = uuid.Parse(e.AuthorID); err != nil {
-			return fmt.Errorf("post history projection: apply %s at %d to post %s: author id %q: %w", ev.Type, ev.Position, id, e.AuthorID, err)
+	author := post.author
+	snap, isRevision := snapshotOf(ev)
+	if snap.kind == revisionDrafted {
+		if author, err = uuid.Parse(snap.authorID); err != nil {
+			return fmt.Errorf("post history projection: apply %s at %d to post %s: author id %q: %w", ev.Type, ev.Position, id, snap.authorID, err)
 		}
 		if !post.hasAuthor {
 			// Later revisions take the author of the post's first one.
 			post.author, post.hasAuthor = author, true
 		}
-	case domain.PostEdited:
-		content, rev, note, kind = e.PostContent, e.Revision, e.Note, "edited"
-	case domain.PostReverted:
-		target := int32(e.TargetRevision)
-		content, rev, note, kind, from = e.PostContent, e.Revision, e.Note, "reverted", &target
 	}
 	m, at := ev.Metadata, ev.OccurredAt()
-	if kind != "" {
+	if isRevision {
 		if !post.hasAuthor {
 			return fmt.Errorf("post history projection: apply %s at %d to post %s: no drafted revision to take the author from", ev.Type, ev.Position, id)
 		}
-		if int64(rev) <= post.revision {
+		if int64(snap.rev) <= post.revision {
 			l.repeatedRevision = true
 		}
-		post.revision = max(post.revision, int64(rev))
-		w.Row(historyRevisionsTable).UUID(pid).Int32(int32(rev)).Int64(int64(ev.Version)).
-			Text(content.Title).Text(content.Excerpt).Text(content.Body).TextArray(content.Tags).
-			UUID(author).Text(m.ActorID).Time(at).Text(note).UUID(ev.ID).Int64(int64(ev.Position)).
-			Int32(int32(len(content.Body))).Text(kind).NullInt32(from)
+		post.revision = max(post.revision, int64(snap.rev))
+		c := snap.content
+		w.Row(historyRevisionsTable).UUID(pid).Int32(int32(snap.rev)).Int64(int64(ev.Version)).
+			Text(c.Title).Text(c.Excerpt).Text(c.Body).TextArray(c.Tags).
+			UUID(author).Text(m.ActorID).Time(at).Text(snap.note).UUID(ev.ID).Int64(int64(ev.Position)).
+			Int32(int32(len(c.Body))).Text(snap.kind).NullInt32(snap.from)
 	}
 	if int64(ev.Version) <= post.version {
 		l.repeatedVersion = true

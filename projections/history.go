@@ -89,6 +89,39 @@ FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::tex
 	AS v(post_id, revision, version, title, excerpt, body, tags, author_id, editor_id, at, note, event_id, position, size, kind, reverted_from)
 ON CONFLICT (post_id, revision) DO NOTHING`
 
+// Revision kinds stored in post_revisions.kind.
+const (
+	revisionDrafted  = "drafted"
+	revisionEdited   = "edited"
+	revisionReverted = "reverted"
+)
+
+// revisionSnapshot is the content snapshot an event records in
+// post_revisions.
+type revisionSnapshot struct {
+	content  domain.PostContent
+	rev      int
+	note     string
+	kind     string
+	from     *int32 // reverted: the revision it restored
+	authorID string // drafted: the post's author
+}
+
+// snapshotOf returns the snapshot ev records, and false for events that
+// record none. Apply and the rebuild's bulk load (historyLoad) share it.
+func snapshotOf(ev Event) (revisionSnapshot, bool) {
+	switch e := ev.Payload.(type) {
+	case domain.PostDrafted:
+		return revisionSnapshot{content: e.PostContent, rev: revisionOr(e.Revision, 1), kind: revisionDrafted, authorID: e.AuthorID}, true
+	case domain.PostEdited:
+		return revisionSnapshot{content: e.PostContent, rev: e.Revision, note: e.Note, kind: revisionEdited}, true
+	case domain.PostReverted:
+		target := int32(e.TargetRevision)
+		return revisionSnapshot{content: e.PostContent, rev: e.Revision, note: e.Note, kind: revisionReverted, from: &target}, true
+	}
+	return revisionSnapshot{}, false
+}
+
 // Apply implements Projection.
 func (h *History) Apply(ctx context.Context, tx pgx.Tx, ev Event) error {
 	if ev.Payload == nil {
@@ -102,34 +135,23 @@ func (h *History) Apply(ctx context.Context, tx pgx.Tx, ev Event) error {
 	args := []any{id, int64(ev.Version), ev.Type, m.ActorID, string(m.ActorRole), ev.OccurredAt(),
 		m.CorrelationID, m.CausationID, Summary(ev.Payload), ev.ID, int64(ev.Position)}
 	sql := sqlHistory
-	var (
-		author  *string
-		content domain.PostContent
-		rev     int
-		note    string
-		kind    string
-		from    *int32
-	)
-	switch e := ev.Payload.(type) {
-	case domain.PostDrafted:
-		author, content, rev, kind = &e.AuthorID, e.PostContent, revisionOr(e.Revision, 1), "drafted"
-	case domain.PostEdited:
-		content, rev, note, kind = e.PostContent, e.Revision, e.Note, "edited"
-	case domain.PostReverted:
-		target := int32(e.TargetRevision)
-		content, rev, note, kind, from = e.PostContent, e.Revision, e.Note, "reverted", &target
+	snap, isRevision := snapshotOf(ev)
+	var author *string // only a post's first revision names it
+	if snap.kind == revisionDrafted {
+		author = &snap.authorID
 	}
 	if b := h.open.open(tx, ev); b != nil {
 		b.add(id, ev, Summary(ev.Payload))
-		if kind != "" {
-			b.addRevision(id, ev, author, content, rev, note, kind, from)
+		if isRevision {
+			b.addRevision(id, ev, author, snap.content, snap.rev, snap.note, snap.kind, snap.from)
 		}
 		return nil
 	}
-	if kind != "" {
+	if isRevision {
+		c := snap.content
 		sql = sqlRevision
-		args = append(args, author, rev, content.Title, content.Excerpt, content.Body, nonNil(content.Tags),
-			note, len(content.Body), kind, from)
+		args = append(args, author, snap.rev, c.Title, c.Excerpt, c.Body, nonNil(c.Tags),
+			snap.note, len(c.Body), snap.kind, snap.from)
 	}
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("post history projection: apply %s at %d to post %s: %w", ev.Type, ev.Position, id, err)

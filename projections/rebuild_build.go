@@ -235,26 +235,12 @@ func (b *rebuild) readsPayload(stream, eventType string) bool {
 	return false
 }
 
-// connect opens a connection of its own (outside the pool, whose size is
-// the application's) for one writer of the rebuild, named after purpose in
-// pg_stat_activity.
+// connect takes a connection of its own for one writer of the rebuild
+// (dedicatedConn: out of the pool for good, so the rebuild never holds the
+// application's pool slots), named after purpose in pg_stat_activity.
+// Close it with closeConn.
 func (b *rebuild) connect(ctx context.Context, purpose string) (*pgx.Conn, error) {
-	cc := b.cfg.Pool.Config().ConnConfig.Copy()
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT set_config('application_name', $1, false)", "palimpsest rebuild: "+purpose); err != nil {
-		closeRebuildConn(conn)
-		return nil, fmt.Errorf("set application name: %w", err)
-	}
-	return conn, nil
-}
-
-func closeRebuildConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	_ = conn.Close(ctx)
+	return dedicatedConn(ctx, b.cfg.Pool, "palimpsest rebuild: "+purpose)
 }
 
 // beginBuild starts a transaction writing to the scratch tables: scratch
@@ -298,7 +284,7 @@ func (b *rebuild) applyPages(ctx context.Context, i int, p Projection, in <-chan
 		if conns[c], err = b.connect(ctx, p.Name()); err != nil {
 			return err
 		}
-		defer closeRebuildConn(conns[c])
+		defer closeConn(conns[c])
 	}
 	var (
 		tx       pgx.Tx
@@ -475,7 +461,7 @@ func (b *rebuild) copyTable(ctx context.Context, table BulkTable, chunks <-chan 
 	if err != nil {
 		return err
 	}
-	defer closeRebuildConn(conn)
+	defer closeConn(conn)
 	tx, err := b.beginBuild(ctx, conn)
 	if err != nil {
 		return err
@@ -610,7 +596,7 @@ func (b *rebuild) catchUpUnlocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeRebuildConn(conn)
+	defer closeConn(conn)
 	for range catchUpRounds {
 		head, err := b.cfg.Store.Head(ctx)
 		if err != nil {

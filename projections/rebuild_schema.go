@@ -185,7 +185,7 @@ func (b *rebuild) runIndexJobs(ctx context.Context, queue <-chan string) error {
 	if err != nil {
 		return err
 	}
-	defer closeRebuildConn(conn)
+	defer closeConn(conn)
 	if _, err := conn.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, false)", indexBuildMemory); err != nil {
 		return err
 	}
