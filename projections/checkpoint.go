@@ -112,13 +112,20 @@ func readCheckpoints(ctx context.Context, q querier, names []string) ([]checkpoi
 	return out, nil
 }
 
-// writeCheckpoint advances name's checkpoint inside the batch transaction.
-// It does not announce it: see announceCheckpoint.
-func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos eventstore.Position, applied int) error {
-	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET position = $2, events_applied = events_applied + $3, updated_at = now()
-		WHERE name = $1`, name, int64(pos), applied); err != nil {
+// moveCheckpoint advances name's checkpoint from `from` to pos inside the
+// batch transaction (which holds the row's lock since its BEGIN), counting
+// applied events. It fails with errCheckpointMoved when the checkpoint is not
+// at from: another writer moved it before this batch took the lock, and the
+// batch must be rolled back. It does not announce: see announceCheckpoint.
+func moveCheckpoint(ctx context.Context, tx pgx.Tx, name string, from, pos eventstore.Position, applied int) error {
+	tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+		SET position = $3, events_applied = events_applied + $4, updated_at = now()
+		WHERE name = $1 AND position = $2`, name, int64(from), int64(pos), applied)
+	if err != nil {
 		return fmt.Errorf("write checkpoint of %s: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("move checkpoint of %s from %d: %w", name, from, errCheckpointMoved)
 	}
 	return nil
 }

@@ -280,3 +280,14 @@ func createTablesB(b *testing.B, pool *pgxpool.Pool, p *testProjection) {
 		b.Fatal(err)
 	}
 }
+
+// writeCheckpoint sets name's checkpoint inside tx whatever it was (tests
+// stage checkpoints with it; runners use moveCheckpoint).
+func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos eventstore.Position, applied int) error {
+	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+		SET position = $2, events_applied = events_applied + $3, updated_at = now()
+		WHERE name = $1`, name, int64(pos), applied); err != nil {
+		return fmt.Errorf("write checkpoint of %s: %w", name, err)
+	}
+	return nil
+}
