@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -109,7 +110,11 @@ func (s *Server) listPosts(c *gin.Context) {
 	case a.Role.CanWritePosts() && !a.Anonymous():
 		f.AuthorID = a.ID
 	}
-	if err := s.waitMinPosition(c, s.cfg.ReadModels.Posts, s.cfg.ReadModels.Media); err != nil {
+	models := []string{s.cfg.ReadModels.Posts, s.cfg.ReadModels.Media}
+	if strings.TrimSpace(f.Q) != "" {
+		models = append(models, s.cfg.ReadModels.Search)
+	}
+	if err := s.waitMinPosition(c, models...); err != nil {
 		s.fail(c, err)
 		return
 	}

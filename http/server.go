@@ -61,10 +61,12 @@ type ReadModels struct {
 	Users   string // users
 	Audit   string // audit_log
 	Media   string // media: the library, and the renditions of feature images and avatars that post and user responses include
+	Search  string // post_search: the full-text vectors a post list with q searches
 }
 
 // DefaultReadModels are the projection names of this build.
-var DefaultReadModels = ReadModels{Posts: "posts_v1", History: "post_history_v1", Users: "users_v1", Audit: "audit_v1", Media: "media_v1"}
+var DefaultReadModels = ReadModels{Posts: "posts_v1", History: "post_history_v1", Users: "users_v1", Audit: "audit_v1",
+	Media: "media_v1", Search: "search_v1"}
 
 // LoginLimits bounds failed sign-ins (per account and per client IP) and
 // registrations (per client IP). Limits are token buckets kept in memory per
@@ -233,6 +235,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadModels.Media == "" {
 		c.ReadModels.Media = DefaultReadModels.Media
+	}
+	if c.ReadModels.Search == "" {
+		c.ReadModels.Search = DefaultReadModels.Search
 	}
 	if c.Media == nil {
 		if mf, ok := c.Reader.(queries.MediaFinder); ok {

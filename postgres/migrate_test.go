@@ -134,3 +134,78 @@ func TestOpenCreatesMissingDatabase(t *testing.T) {
 		pool.Close()
 	}
 }
+
+// 0006 moves the vectors of a database whose posts still have the generated
+// search column into post_search, starts search_v1 at posts_v1's checkpoint
+// and drops the column; a fresh database gets an empty post_search.
+func TestMigrateMovesSearchVectors(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewPool(t)
+	ctx := context.Background()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	for _, m := range ms {
+		if m.Version < "0006" {
+			before["m/"+m.Version+".sql"] = &fstest.MapFile{Data: []byte(m.SQL)}
+		}
+	}
+	if err := migrateFS(ctx, pool, before, "m"); err != nil {
+		t.Fatal(err)
+	}
+	id := "7b3c1d5e-0000-4000-8000-000000000001"
+	if _, err := pool.Exec(ctx, `INSERT INTO posts (id, slug, title, body, body_html, excerpt, status, author_id, version, revision,
+		created_at, updated_at, last_position)
+		VALUES ($1, 'p', 'Compost heaps', 'Worms turn kitchen scraps into soil.', '', 'About compost', 'published',
+			$1, 3, 1, now(), now(), 42)`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, position, events_applied) VALUES ('posts_v1', 57, 9)`); err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	if err := pool.QueryRow(ctx, "SELECT search::text FROM posts WHERE id = $1", id).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	var pos int64
+	if err := pool.QueryRow(ctx, "SELECT search::text, last_position FROM post_search WHERE post_id = $1", id).Scan(&got, &pos); err != nil {
+		t.Fatal(err)
+	}
+	if got != want || pos != 42 || !strings.Contains(got, "'worm'") {
+		t.Fatalf("post_search row = %q at %d, want %q at 42", got, pos, want)
+	}
+	var cp, applied int64
+	if err := pool.QueryRow(ctx, "SELECT position, events_applied FROM projection_checkpoints WHERE name = 'search_v1'").Scan(&cp, &applied); err != nil {
+		t.Fatal(err)
+	}
+	if cp != 57 || applied != 9 {
+		t.Fatalf("search_v1 checkpoint = %d (%d applied), want posts_v1's 57 (9)", cp, applied)
+	}
+	var hasColumn bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = 'posts'::regclass AND attname = 'search' AND NOT attisdropped)`).Scan(&hasColumn); err != nil {
+		t.Fatal(err)
+	}
+	if hasColumn {
+		t.Fatal("posts still has its search column")
+	}
+
+	// A fresh database: post_search empty, no search_v1 row made up.
+	fresh, _ := pgtest.NewPool(t)
+	if err := Migrate(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	var rows, cps int
+	if err := fresh.QueryRow(ctx, "SELECT (SELECT count(*) FROM post_search), (SELECT count(*) FROM projection_checkpoints)").Scan(&rows, &cps); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 || cps != 0 {
+		t.Fatalf("fresh database: %d post_search rows, %d checkpoints", rows, cps)
+	}
+}

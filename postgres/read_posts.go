@@ -152,8 +152,8 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 	rank, order := "", "p.sort_at DESC, p.id DESC"
 	if search {
 		tsq := "websearch_to_tsquery('english', " + a.add(q) + ")"
-		rank = "ts_rank(p.search, " + tsq + ")"
-		where = append(where, "p.search @@ "+tsq)
+		rank = "ts_rank(s.search, " + tsq + ")"
+		where = append(where, "s.search @@ "+tsq)
 		order = "rank DESC, " + order
 	}
 	if hasCursor {
@@ -169,7 +169,12 @@ func (r *Reader) ListPosts(ctx context.Context, f queries.PostFilter) (queries.P
 	} else {
 		sql += ", 0::real AS rank"
 	}
-	sql += " FROM posts p LEFT JOIN users a ON a.id = p.author_id" + joinFeatureMedia
+	sql += " FROM posts p"
+	if search {
+		// post_search (search_v1) holds the vectors, a batch behind posts.
+		sql += " JOIN post_search s ON s.post_id = p.id"
+	}
+	sql += " LEFT JOIN users a ON a.id = p.author_id" + joinFeatureMedia
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}

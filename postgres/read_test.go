@@ -82,6 +82,10 @@ func (s *seed) post(p seedPost) string {
 		created_at, updated_at, published_at, last_position)
 		VALUES ($1, $2, $3, $4, '<p>html</p>', $5, $6, $7, $8, 2, 1, $9, $9, $10, $11)`,
 		id, p.slug, p.title, p.body, p.excerpt, p.tags, string(p.status), p.author, p.at, published, s.pos)
+	// The search_v1 row, as projections.Search computes it.
+	s.exec(`INSERT INTO post_search (post_id, search, last_position)
+		SELECT id, setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', excerpt), 'B') ||
+			setweight(to_tsvector('english', body), 'C'), last_position FROM posts WHERE id = $1`, id)
 	return id
 }
 

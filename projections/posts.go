@@ -18,8 +18,8 @@ import (
 const PostsName = "posts_v1"
 
 // Posts projects post streams into the posts table (current state of every
-// post, any status, with rendered HTML and a full-text vector) and the tags
-// table (tag counts over published posts).
+// post, any status, with rendered HTML) and the tags table (tag counts over
+// published posts). The full-text vector of a post is search_v1's (Search).
 //
 // Markdown is rendered only for current states. Without batches (see
 // Batcher) every event is one statement and content events render on the

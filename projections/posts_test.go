@@ -26,9 +26,11 @@ func newReadDB(t *testing.T) *pgxpool.Pool { return newReadDBB(t) }
 func newReadDBB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
-	// The read models of All(): 0002, the media tables (0004) and the media
-	// columns of posts and users (0005).
-	for _, f := range []string{"0002_read_models.sql", "0004_media.sql", "0005_feature_images.sql"} {
+	// The read models of All(): 0002, the media tables (0004), the media
+	// columns of posts and users (0005) and post_search (0006, which starts
+	// search_v1's checkpoint from 0001's table).
+	for _, f := range []string{"0001_projection_runtime.sql", "0002_read_models.sql", "0004_media.sql", "0005_feature_images.sql",
+		"0006_post_search.sql"} {
 		sql, err := os.ReadFile("../postgres/migrations/" + f)
 		if err != nil {
 			t.Fatalf("read migration: %v", err)

@@ -180,7 +180,7 @@ func New(cfg Config) (*UI, error) {
 	}
 	if cfg.ReadModels == nil {
 		cfg.ReadModels = []string{projections.PostsName, projections.HistoryName, projections.UsersName,
-			projections.AuditName, projections.MediaName}
+			projections.AuditName, projections.MediaName, projections.SearchName}
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 10
