@@ -112,41 +112,6 @@ func readCheckpoints(ctx context.Context, q querier, names []string) ([]checkpoi
 	return out, nil
 }
 
-// moveCheckpoint advances name's checkpoint from `from` to pos inside the
-// batch transaction (which holds the row's lock since its BEGIN), counting
-// applied events. It fails with errCheckpointMoved when the checkpoint is not
-// at from: another writer moved it before this batch took the lock, and the
-// batch must be rolled back. It does not announce: see announceCheckpoint.
-func moveCheckpoint(ctx context.Context, tx pgx.Tx, name string, from, pos eventstore.Position, applied int) error {
-	tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET position = $3, events_applied = events_applied + $4, updated_at = now()
-		WHERE name = $1 AND position = $2`, name, int64(from), int64(pos), applied)
-	if err != nil {
-		return fmt.Errorf("write checkpoint of %s: %w", name, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("move checkpoint of %s from %d: %w", name, from, errCheckpointMoved)
-	}
-	return nil
-}
-
-// announceCheckpoint announces on NotifyChannel that name's checkpoint
-// reached pos, after the transaction that moved it committed.
-//
-// Batch transactions do not NOTIFY themselves: PostgreSQL serializes the
-// commits of all notifying transactions on one lock held through the
-// commit's WAL flush, so with five projections notifying from their batches
-// every batch commit queued behind the others' flushes (6.8 ms per commit
-// measured at 300 edits/s, against group commits otherwise). The runner
-// announces on its leadership connection instead, whose transactions commit
-// asynchronously (leadershipConn), so the lock is held for no flush.
-func announceCheckpoint(ctx context.Context, conn *pgx.Conn, name string, pos eventstore.Position) error {
-	if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, name+":"+pos.String()); err != nil {
-		return fmt.Errorf("announce checkpoint of %s: %w", name, err)
-	}
-	return nil
-}
-
 // advanceCheckpoint moves name's checkpoint from `from` to pos past events
 // the projection does not apply (passed of them in its streams, counted in
 // events_applied as a rebuild counts them), and announces it, in one statement outside

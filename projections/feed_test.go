@@ -410,3 +410,52 @@ func TestAdvanceCheckpointDetectsAMovedCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint = %d with %d applied, want 5 with 2", c.Position, c.EventsApplied)
 	}
 }
+
+// A batch transaction moves and announces the checkpoint as it begins, the
+// announcement arriving with the commit; it refuses to begin (writing
+// nothing) when the checkpoint moved, and a rolled back batch leaves the
+// checkpoint where it was.
+func TestBatchBeginMovesAndAnnouncesTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	ctx := context.Background()
+	p := newTestProjection("bat'ch_v1", "unused") // a quote in the name: the literal is escaped
+	if err := ensureCheckpoints(ctx, pool, []string{p.Name()}); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{s: &Subscriber{cfg: SubscriberConfig{Pool: pool}}, p: p}
+	w := newWaiter(t, pool)
+
+	tx, err := r.begin(ctx, 0, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := readCP(t, pool, p.Name()); c.Position != 0 {
+		t.Fatalf("uncommitted checkpoint visible: %d", c.Position)
+	}
+	var syncCommit string
+	if err := tx.QueryRow(ctx, "SHOW synchronous_commit").Scan(&syncCommit); err != nil || syncCommit != "off" {
+		t.Fatalf("batch synchronous_commit = %q (%v), want off", syncCommit, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, 5*time.Second, 5, p.Name()) // announced
+	if c := readCP(t, pool, p.Name()); c.Position != 5 || c.EventsApplied != 2 {
+		t.Fatalf("checkpoint = %d with %d applied, want 5 with 2", c.Position, c.EventsApplied)
+	}
+
+	if _, err := r.begin(ctx, 3, 9, 1); !errors.Is(err, errCheckpointMoved) {
+		t.Fatalf("begin from a stale position: %v, want errCheckpointMoved", err)
+	}
+	tx, err = r.begin(ctx, 5, 9, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := readCP(t, pool, p.Name()); c.Position != 5 || c.EventsApplied != 2 {
+		t.Fatalf("after a stale begin and a rollback: checkpoint = %d with %d applied, want 5 with 2", c.Position, c.EventsApplied)
+	}
+}

@@ -43,13 +43,12 @@ func dedicatedConn(ctx context.Context, pool *pgxpool.Pool, appName string) (*pg
 }
 
 // leadershipConn returns a dedicated connection for the runner of the
-// projection name: it holds the leadership lock, and announces and advances
-// the checkpoint outside batch transactions (announceCheckpoint,
-// advanceCheckpoint). Its transactions commit asynchronously
-// (synchronous_commit off): what it writes is either an announcement of a
-// batch already committed durably, a checkpoint moved past events the
-// projection ignores, or a state flag the next leader resets; a crash that
-// loses one costs a re-read, never a lost or doubled effect.
+// projection name: it holds the leadership lock, and moves and announces the
+// checkpoint past events the projection does not apply, outside batch
+// transactions (advanceCheckpoint). Its transactions commit asynchronously
+// (synchronous_commit off): what it writes is either a checkpoint moved past
+// events the projection ignores or a state flag the next leader resets; a
+// crash that loses one costs a re-read, never a lost or doubled effect.
 func leadershipConn(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
 	conn, err := dedicatedConn(ctx, pool, "palimpsest projection "+name)
 	if err != nil {

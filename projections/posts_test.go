@@ -30,7 +30,7 @@ func newReadDBB(t testing.TB) *pgxpool.Pool {
 	// columns of posts and users (0005) and post_search (0006, which starts
 	// search_v1's checkpoint from 0001's table).
 	for _, f := range []string{"0001_projection_runtime.sql", "0002_read_models.sql", "0004_media.sql", "0005_feature_images.sql",
-		"0006_post_search.sql"} {
+		"0006_post_search.sql", "0007_move_checkpoint.sql"} {
 		sql, err := os.ReadFile("../postgres/migrations/" + f)
 		if err != nil {
 			t.Fatalf("read migration: %v", err)

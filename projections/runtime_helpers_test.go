@@ -20,18 +20,20 @@ import (
 	"github.com/palimpsest-cms/palimpsest/postgres/pgtest"
 )
 
-// newDB returns a fresh database with the runtime's migration applied. It
-// reads the SQL file directly so these tests do not depend on the other
-// migrations of the tree.
+// newDB returns a fresh database with the runtime's migrations applied (the
+// checkpoints table, palimpsest_move_checkpoint). It reads the SQL files
+// directly so these tests do not depend on the other migrations of the tree.
 func newDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t)
-	sql, err := os.ReadFile("../postgres/migrations/0001_projection_runtime.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(context.Background(), string(sql)); err != nil {
-		t.Fatalf("apply 0001: %v", err)
+	for _, f := range []string{"0001_projection_runtime.sql", "0007_move_checkpoint.sql"} {
+		sql, err := os.ReadFile("../postgres/migrations/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(context.Background(), string(sql)); err != nil {
+			t.Fatalf("apply %s: %v", f, err)
+		}
 	}
 	return pool
 }
@@ -282,7 +284,8 @@ func createTablesB(b *testing.B, pool *pgxpool.Pool, p *testProjection) {
 }
 
 // writeCheckpoint sets name's checkpoint inside tx whatever it was (tests
-// stage checkpoints with it; runners use moveCheckpoint).
+// stage checkpoints with it; runners move them with
+// palimpsest_move_checkpoint, see runner.beginSQL).
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos eventstore.Position, applied int) error {
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
 		SET position = $2, events_applied = events_applied + $3, updated_at = now()
