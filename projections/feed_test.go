@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/palimpsest-cms/palimpsest/domain"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
@@ -457,5 +458,71 @@ func TestBatchBeginMovesAndAnnouncesTheCheckpoint(t *testing.T) {
 	}
 	if c := readCP(t, pool, p.Name()); c.Position != 5 || c.EventsApplied != 2 {
 		t.Fatalf("after a stale begin and a rollback: checkpoint = %d with %d applied, want 5 with 2", c.Position, c.EventsApplied)
+	}
+}
+
+// A projection that applies none of a stream of live events stores its
+// checkpoint past them at most every advanceEvery, not once per batch, and
+// stores the last one as soon as the log goes quiet; the events passed are
+// counted all the same, and a later batch that applies events moves the
+// checkpoint from where it is stored.
+func TestPassedEventsAreStoredAtMostEveryAdvanceEvery(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	store := memory.New(eventstore.Options{})
+	skip := newTestProjection("skip_v1", "skipp", "user-")
+	skip.createTables(t, pool)
+	startRuntime(t, Config{Pool: pool, Store: store, Projections: []Projection{skip}})
+	w := newWaiter(t, pool)
+	waitFor(t, w, 10*time.Second, 0, skip.name)
+
+	listener, err := pgx.Connect(context.Background(), pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.Background())
+	if _, err := listener.Exec(context.Background(), "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	// 300 events the projection does not apply, over about a second.
+	start := time.Now()
+	var head eventstore.Position
+	for range 100 {
+		head = appendEvents(t, store, []string{"post-a", "post-b", "post-c"}, 3)
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	waitFor(t, w, 5*time.Second, head, skip.name)
+
+	announced := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		n, err := listener.WaitForNotification(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(n.Payload, skip.name+":") {
+			announced++
+		}
+	}
+	// One per advanceEvery at most, plus the final one; without the bound it
+	// would be about one per append (100 here).
+	if most := min(int(took/advanceEvery)+2, 70); announced == 0 || announced > most {
+		t.Errorf("checkpoint stored %d times in %v, want 1..%d", announced, took, most)
+	}
+	if c := readCP(t, pool, skip.name); c.Position != head || c.EventsApplied != 0 {
+		t.Errorf("checkpoint %d (%d applied), want %d (0: no event of its streams)", c.Position, c.EventsApplied, head)
+	}
+
+	// A user- event is applied by a batch that moves the checkpoint on from
+	// wherever it is stored.
+	live := appendEvents(t, store, []string{"post-d", "user-x"}, 2)
+	waitFor(t, w, 5*time.Second, live, skip.name)
+	if got := skip.rowCount(t, pool); got != 1 {
+		t.Errorf("rows = %d, want 1", got)
+	}
+	if c := readCP(t, pool, skip.name); c.Position != live || c.EventsApplied != 1 {
+		t.Errorf("checkpoint %d (%d applied), want %d (1)", c.Position, c.EventsApplied, live)
 	}
 }
