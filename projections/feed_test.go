@@ -526,3 +526,33 @@ func TestPassedEventsAreStoredAtMostEveryAdvanceEvery(t *testing.T) {
 		t.Errorf("checkpoint %d (%d applied), want %d (1)", c.Position, c.EventsApplied, live)
 	}
 }
+
+// Pacing projections wait longer for one more event only under load; the
+// posts projection (no BatchPacing) never does.
+func TestBatchIdlePacesOnlyUnderLoad(t *testing.T) {
+	for _, c := range []struct {
+		p       Projection
+		batched time.Duration // ago; 0: never
+		want    time.Duration
+	}{
+		{NewHistory(), 0, batchIdle},
+		{NewHistory(), 10 * time.Millisecond, patientIdle},
+		{NewSearch(), 50 * time.Millisecond, patientIdle},
+		{NewAudit(), time.Second, batchIdle},
+		{NewPosts(), 10 * time.Millisecond, batchIdle},
+	} {
+		r := &runner{p: c.p}
+		if c.batched > 0 {
+			r.batched = time.Now().Add(-c.batched)
+		}
+		if got := r.idle(); got != c.want {
+			t.Errorf("%s, last batch %v ago: idle %v, want %v", c.p.Name(), c.batched, got, c.want)
+		}
+	}
+	for _, p := range All() {
+		_, paces := p.(BatchPacing)
+		if paces == (p.Name() == PostsName) {
+			t.Errorf("%s: paces = %v; only posts_v1, which makes edits visible, must not", p.Name(), paces)
+		}
+	}
+}
