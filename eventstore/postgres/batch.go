@@ -278,7 +278,7 @@ func (s *Store) runBatch(batch []*appendRequest) {
 		r.done <- o
 	}
 	if appended > 0 {
-		s.wakeAll()
+		s.appended(uint64(last))
 		s.notifier.announce(uint64(last))
 		s.analyzer.add(appended)
 	}
@@ -354,7 +354,7 @@ func (s *Store) appendOne(ctx context.Context, r *appendRequest) appendOutcome {
 		return o
 	}
 	if o.status == statusAppended && o.position != nil {
-		s.wakeAll()
+		s.appended(uint64(*o.position))
 		s.notifier.announce(uint64(*o.position))
 		s.analyzer.add(int64(len(r.ids)))
 	}

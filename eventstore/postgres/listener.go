@@ -13,13 +13,13 @@ import (
 // it was disconnected are lost, so subscribers must look for themselves).
 type listener struct {
 	config *pgx.ConnConfig
-	wake   func()
+	wake   func(payload string)
 	done   chan struct{}
 }
 
 // startListener connects and listens before returning, so a bad DSN fails
 // Open; the loop then runs until runCtx ends.
-func startListener(ctx, runCtx context.Context, config *pgx.ConnConfig, wake func()) (*listener, error) {
+func startListener(ctx, runCtx context.Context, config *pgx.ConnConfig, wake func(payload string)) (*listener, error) {
 	l := &listener{config: config, wake: wake, done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
@@ -46,11 +46,12 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 	backoff := 50 * time.Millisecond
 	for {
 		for {
-			if _, err := conn.WaitForNotification(ctx); err != nil {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
 				break
 			}
 			backoff = 50 * time.Millisecond
-			l.wake()
+			l.wake(n.Payload)
 		}
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Close(closeCtx)
@@ -71,7 +72,7 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			}
 			backoff = min(2*backoff, 5*time.Second)
 		}
-		l.wake()
+		l.wake("") // notifications may have been missed
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,10 @@ type Store struct {
 	committer *committer
 	analyzer  *analyzer
 
-	closed    atomic.Bool
+	closed atomic.Bool
+	// woken is the highest position this store woke its subscriptions for
+	// after appending it (see appended).
+	woken     atomic.Uint64
 	closeOnce sync.Once
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -211,7 +215,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, ownsPool bool, dsn string
 		subs:     make(map[*subscription]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	l, err := startListener(ctx, s.ctx, connConfig, s.wakeAll)
+	l, err := startListener(ctx, s.ctx, connConfig, s.notified)
 	if err != nil {
 		s.cancel()
 		return nil, err
@@ -257,6 +261,31 @@ func (s *Store) wakeAll() {
 	for sub := range s.subs {
 		sub.wakeUp()
 	}
+}
+
+// appended wakes the subscriptions after this store committed events up to
+// pos, and remembers pos: the notification the store then sends for them
+// (notifier.go) comes back to its own listener, and needs no second wake.
+func (s *Store) appended(pos uint64) {
+	for {
+		old := s.woken.Load()
+		if pos <= old || s.woken.CompareAndSwap(old, pos) {
+			break
+		}
+	}
+	s.wakeAll()
+}
+
+// notified handles a notification on notifyChannel, whose payload is the
+// position some store appended up to (empty: unknown, e.g. after the
+// listener reconnected). Events up to a position this store has already
+// woken its subscriptions for were committed before that wake, since
+// positions are given in commit order, so the subscriptions read them then.
+func (s *Store) notified(payload string) {
+	if p, err := strconv.ParseUint(payload, 10, 64); err == nil && p <= s.woken.Load() {
+		return
+	}
+	s.wakeAll()
 }
 
 // opError wraps err for operation op, preferring the context's error when
@@ -519,7 +548,10 @@ func queryEvents(ctx context.Context, q querier, sizeHint int, sql string, args 
 		return nil, err
 	}
 	defer rows.Close()
-	events := make([]eventstore.RecordedEvent, 0, sizeHint)
+	// A live subscription reads a page after every append, and most reads
+	// return an event or two: start small rather than allocate (and clear)
+	// a whole page each time; full pages grow by doubling.
+	events := make([]eventstore.RecordedEvent, 0, min(sizeHint, 16))
 	var d eventDecoder
 	fast := !genericScan.Load() && d.usable(rows.FieldDescriptions())
 	for rows.Next() {
