@@ -20,6 +20,7 @@
 #   REVISIONS=1000 REVISION_BYTES=10000
 #   EDIT_WORKERS=32 EDIT_POSTS_PER_WORKER=4 EDIT_DURATION=20s
 #   LAG_RATE=300 LAG_DURATION=20s LAG_POSTS=300
+#   PG_WAITS=0                      1 = sample the database's wait events during the lag run ($OUT/lag-waits.txt)
 #   OUT=/tmp/bench-<date>           where binaries, logs and raw outputs go
 #
 #   POSTS=4000 EDITS=49 bench/run.sh          # 200,000 events
@@ -70,6 +71,29 @@ trap cleanup EXIT
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 result() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" | tee -a "$RESULTS" >&2; }
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# cpu_ticks prints the CPU clock ticks (user+system) used so far by `cms
+# serve` and by all postgres processes; cpu_delta turns two readings into
+# seconds.
+cpu_ticks() {
+	local s=0 p=0 pid
+	[ -n "${SERVE_PID:-}" ] && s=$(awk '{print $14+$15}' /proc/"$SERVE_PID"/stat 2>/dev/null || echo 0)
+	for pid in $(pgrep -x postgres); do p=$((p + $(awk '{print $14+$15}' /proc/"$pid"/stat 2>/dev/null || echo 0))); done
+	echo "$s $p"
+}
+cpu_delta() {
+	local hz; hz=$(getconf CLK_TCK)
+	set -- $1 $2
+	awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" -v hz="$hz" 'BEGIN{printf "%.1f / %.1f\n", (c-a)/hz, (d-b)/hz}'
+}
+# sample_waits SECONDS FILE: what the database's active backends are doing
+# (wait event, or CPU, and statement), sampled every 20 ms, counted.
+sample_waits() {
+	local q="SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') || ' | ' ||
+		left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_activity
+		WHERE datname = '$DB' AND state = 'active' AND pid <> pg_backend_pid() AND query NOT LIKE 'LISTEN%'"
+	printf '%s \\watch 0.02\n' "$q" | timeout "$1" "${PSQL[@]}" -At -d "$DB" 2>/dev/null |
+		grep -v -e '^$' -e '(every ' | sort | uniq -c | sort -rn | head -50 >"$2" || true
+}
 machine() { echo "nproc=$(nproc) mem=$(free -m | awk '/Mem:/{print $2}')MiB load=$(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 log "building into $OUT"
@@ -288,8 +312,13 @@ fi
 if has lag; then
 	log "lag: $LAG_RATE edits/s for $LAG_DURATION ($(machine))"
 	result "lag" "machine" "$(machine)"
+	cpu_before=$(cpu_ticks)
+	[ "${PG_WAITS:-0}" = 1 ] && sample_waits "${LAG_DURATION%s}" "$OUT/lag-waits.txt" &
 	timeout 600 "$OUT/lag" -url "http://$ADDR" -database-url "$DATABASE_URL" -login editor1 -password "$PASSWORD" \
 		-rate "$LAG_RATE" -duration "$LAG_DURATION" -posts "$LAG_POSTS" >"$OUT/lag.txt" 2>"$OUT/lag.log"
+	result "lag" "CPU s (cms serve / postgres, whole run)" "$(cpu_delta "$cpu_before" "$(cpu_ticks)")"
+	# Per-projection batch sizes and durations, for where the lag goes.
+	curl -fsS "http://$ADDR/metrics" | grep -E '^palimpsest_projection_batch_(duration_seconds|size)_(sum|count)' >"$OUT/lag-metrics.txt" || true
 	while IFS= read -r line; do result "live lag" "" "$line"; done <"$OUT/lag.txt"
 fi
 
