@@ -25,7 +25,7 @@ import (
 // rows whose count fell to zero (their presence depends on batching).
 var allTables = map[string]string{"posts": "x.id", liveTags: "x.name", "post_revisions": "x.post_id, x.revision",
 	"post_history": "x.post_id, x.version", "users": "x.id", "audit_log": "x.position", "media": "x.id",
-	"media_post_usage": "x.post_id"}
+	"media_post_usage": "x.post_id", "post_search": "x.post_id"}
 
 // allChecksums digests every read table of All().
 func allChecksums(t *testing.T, pool *pgxpool.Pool) map[string]string {
