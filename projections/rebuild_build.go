@@ -21,10 +21,14 @@ type rebuild struct {
 	ps      []Projection
 	scratch string
 	tables  []*scratchTable
-	loads   []BulkLoad // of the BulkLoader projections, once built
+	owner   []int // per table: index into ps of its projection
 	total   eventstore.Position
 	pos     eventstore.Position // last position taken into account
 	applied []uint64            // events applied, per projection
+
+	loadedMu sync.Mutex
+	unloaded int       // projections whose tables are not complete yet
+	loadedAt time.Time // when the last one was
 
 	progressMu sync.Mutex
 	reported   uint64
@@ -73,9 +77,12 @@ func (b *rebuild) progress(done eventstore.Position) {
 	b.cfg.Progress(d, uint64(b.total))
 }
 
-// build runs phase 1: every event up to b.total into the scratch tables. A
-// reader fetches pages, decoders decode them in parallel (in order), and a
-// dispatcher hands each page to one goroutine per projection.
+// build runs phase 1: every event up to b.total into the scratch tables,
+// then their indexes and statistics. A reader fetches pages, decoders
+// decode them in parallel (in order), and a dispatcher hands each page to
+// one goroutine per projection. As soon as a projection's tables are
+// complete, their indexes are built and they are analyzed (see
+// indexScheduler), while the others are still loading.
 func (b *rebuild) build(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -95,6 +102,13 @@ func (b *rebuild) build(ctx context.Context) error {
 			}
 		})
 	}
+
+	sched := b.newIndexScheduler()
+	defer context.AfterFunc(ctx, sched.stop)()
+	for range min(indexWorkers, sched.left) {
+		run(func() error { return b.runIndexJobs(ctx, sched) })
+	}
+	b.unloaded = len(b.ps)
 
 	ordered, work := make(chan *page, pagesAhead), make(chan *page, pagesAhead)
 	run(func() error { return b.readPages(ctx, b.total, ordered, work) })
@@ -121,11 +135,14 @@ func (b *rebuild) build(ctx context.Context) error {
 	for i, p := range b.ps {
 		inputs[i] = make(chan *page, pagesQueued)
 		if bl, ok := p.(BulkLoader); ok {
-			load := bl.NewBulkLoad()
-			b.loads = append(b.loads, load)
-			b.runBulk(ctx, run, i, bl, load, inputs[i], done)
+			b.runBulk(ctx, run, i, bl, bl.NewBulkLoad(), inputs[i], done, sched)
 		} else {
-			run(func() error { return b.applyPages(ctx, i, p, inputs[i], done) })
+			run(func() error {
+				if err := b.applyPages(ctx, i, p, inputs[i], done); err != nil || ctx.Err() != nil {
+					return err
+				}
+				return b.loaded(ctx, i, nil, sched)
+			})
 		}
 	}
 	// A projection that fails stops reading its input; its failure cancels
@@ -210,14 +227,15 @@ func (b *rebuild) readPage(ctx context.Context, pos, until eventstore.Position) 
 	return pg, nil
 }
 
-// decodePage decodes a page as the live runners do (see logEntry):
-// payloads only of the events some projection being rebuilt reads (see
-// PayloadNeeds).
+// decodePage decodes a page as the live runners do (see logEntry, and
+// rebuildDecoder for the fast path): payloads only of the events some
+// projection being rebuilt reads (see PayloadNeeds).
 func (b *rebuild) decodePage(recs []eventstore.RecordedEvent) ([]Event, error) {
 	evs := make([]Event, len(recs))
+	var d rebuildDecoder
 	for i, rec := range recs {
 		var err error
-		if evs[i], err = newLogEntry(rec).event(b.readsPayload(rec.StreamID, rec.Type)); err != nil {
+		if evs[i], err = d.event(rec, b.readsPayload(rec.StreamID, rec.Type)); err != nil {
 			return nil, err
 		}
 	}
@@ -383,16 +401,30 @@ func (b *rebuild) applyPages(ctx context.Context, i int, p Projection, in <-chan
 
 // runBulk starts the goroutines of a bulk-loaded projection i: one turning
 // its events into COPY data, and one per table streaming that data over a
-// connection of its own.
+// connection of its own. The last of those to commit hands the tables on
+// to be indexed.
 func (b *rebuild) runBulk(ctx context.Context, run func(func() error), i int, bl BulkLoader, load BulkLoad,
-	in <-chan *page, done func(int, eventstore.Position)) {
+	in <-chan *page, done func(int, eventstore.Position), sched *indexScheduler) {
 	tables := bl.BulkTables()
 	w := newBulkWriter(tables)
 	free := make(chan []byte, 2*len(tables))
 	chunks := make([]chan copyData, len(tables))
+	var copying atomic.Int32
+	copying.Store(int32(len(tables)))
 	for t, table := range tables {
 		chunks[t] = make(chan copyData, 2)
-		run(func() error { return b.copyTable(ctx, table, chunks[t], free) })
+		run(func() error {
+			if err := b.copyTable(ctx, table, chunks[t], free); err != nil {
+				if errors.Is(err, errCopyAborted) {
+					return nil // the producer stopped and reports why
+				}
+				return err
+			}
+			if copying.Add(-1) > 0 || ctx.Err() != nil {
+				return nil
+			}
+			return b.loaded(ctx, i, load, sched)
+		})
 	}
 	run(func() error {
 		defer func() {
@@ -452,10 +484,10 @@ func (b *rebuild) runBulk(ctx context.Context, run func(func() error), i int, bl
 }
 
 // copyTable streams the COPY data of table from chunks into the scratch
-// table, in one transaction. The table is emptied in that transaction
-// first, which lets COPY write the rows frozen (FREEZE): building the
-// indexes and the first reads then need not set hint bits and rewrite
-// every page.
+// table, in one transaction (errCopyAborted if the stream ended early).
+// The table is emptied in that transaction first, which lets COPY write the
+// rows frozen (FREEZE): building the indexes and the first reads then need
+// not set hint bits and rewrite every page.
 func (b *rebuild) copyTable(ctx context.Context, table BulkTable, chunks <-chan copyData, free chan<- []byte) error {
 	conn, err := b.connect(ctx, "copy "+table.Name)
 	if err != nil {
@@ -473,7 +505,7 @@ func (b *rebuild) copyTable(ctx context.Context, table BulkTable, chunks <-chan 
 	r := &chunkReader{ctx: ctx, chunks: chunks, free: free}
 	if _, err := conn.PgConn().CopyFrom(ctx, r, copySQL(b.scratch, table)); err != nil {
 		if r.aborted.Load() {
-			return nil // the producer stopped and reports why
+			return errCopyAborted
 		}
 		return fmt.Errorf("copy into %s: %w", table.Name, err)
 	}
@@ -531,6 +563,44 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	n := copy(p, r.cur[r.off:])
 	r.off += n
 	return n, nil
+}
+
+// loaded hands the tables of projection i, now complete, on to be indexed
+// and analyzed, after the fix-up statements of its bulk load (if any).
+func (b *rebuild) loaded(ctx context.Context, i int, load BulkLoad, sched *indexScheduler) error {
+	if load != nil {
+		if finish := load.Finish(); len(finish) > 0 {
+			err := pgx.BeginFunc(ctx, b.cfg.Pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{b.scratch}.Sanitize()); err != nil {
+					return err
+				}
+				for _, sql := range finish {
+					if _, err := tx.Exec(ctx, sql); err != nil {
+						return fmt.Errorf("%s: %w", sql, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("finish bulk load of %s: %w", b.ps[i].Name(), err)
+			}
+		}
+	}
+	var tables []int
+	for t, owner := range b.owner {
+		if owner == i {
+			tables = append(tables, t)
+		}
+	}
+	if err := b.releaseTables(ctx, sched, tables); err != nil {
+		return err
+	}
+	b.loadedMu.Lock()
+	defer b.loadedMu.Unlock()
+	if b.unloaded--; b.unloaded == 0 {
+		b.loadedAt = time.Now()
+	}
+	return nil
 }
 
 // catchUp applies the events after b.pos up to until to every projection,

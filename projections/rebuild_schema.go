@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -36,6 +37,14 @@ func (t *scratchTable) early(x scratchIndex) bool { return x.unique && !t.bulk }
 // bulk-loaded tables: enough to sort a million keys in memory.
 const indexBuildMemory = "256MB"
 
+// indexWorkers is how many index builds and ANALYZEs run at a time. More
+// than the two the CPU work alone would call for: every index build ends
+// by writing and fsyncing its file (it bypasses shared buffers), and the
+// others keep the CPUs busy meanwhile. Each runs without parallel workers
+// (max_parallel_maintenance_workers = 0), which would only contend with
+// the other builds for the same CPUs.
+const indexWorkers = 4
+
 // createScratch creates the scratch schema and an empty copy of every table
 // (columns, defaults, generated columns, constraints, compression:
 // CREATE TABLE … (LIKE … INCLUDING ALL EXCLUDING INDEXES)) with its early
@@ -45,7 +54,7 @@ func (b *rebuild) createScratch(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{b.scratch}.Sanitize()); err != nil {
 			return fmt.Errorf("create scratch schema: %w", err)
 		}
-		for _, p := range b.ps {
+		for i, p := range b.ps {
 			_, bulk := p.(BulkLoader)
 			for _, t := range p.Tables() {
 				st := &scratchTable{name: t, bulk: bulk}
@@ -66,6 +75,7 @@ func (b *rebuild) createScratch(ctx context.Context) error {
 					}
 				}
 				b.tables = append(b.tables, st)
+				b.owner = append(b.owner, i)
 			}
 		}
 		return nil
@@ -117,82 +127,160 @@ func indexStatements(ctx context.Context, tx pgx.Tx, scratch, table string) ([]s
 	return out, nil
 }
 
-// buildIndexes finishes the tables once filled: the bulk loads' fix-up
-// statements, then the indexes not created early and ANALYZE (fresh tables
-// have no statistics, and plan quality collapses without them), two
-// statements at a time (index builds may also use PostgreSQL's parallel
-// workers). The statistics move into public with the tables.
-func (b *rebuild) buildIndexes(ctx context.Context) error {
-	var finish []string
-	for _, l := range b.loads {
-		finish = append(finish, l.Finish()...)
-	}
-	var jobs []string
-	for _, t := range b.tables {
+// indexJob is one statement finishing a loaded table: an index not
+// created early, or ANALYZE (fresh tables have no statistics, and plan
+// quality collapses without them; the statistics move into public with
+// the tables).
+type indexJob struct {
+	sql     string
+	table   int   // index into rebuild.tables
+	analyze bool  // the table's ANALYZE, after its indexes
+	cost    int64 // larger first: the table's size
+}
+
+// indexScheduler hands out the index builds and ANALYZEs of the rebuild to
+// indexWorkers connections: those of a table once it is loaded
+// (releaseTables), the costliest ready one first (so that the longest
+// builds do not start last), and a table's ANALYZE once its indexes exist
+// (the statistics of expression indexes need them).
+type indexScheduler struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ready   []indexJob
+	jobs    [][]indexJob // per table: its index builds
+	pending []int        // per table: index builds not finished
+	left    int          // jobs not finished, of every table
+	stopped bool
+}
+
+// newIndexScheduler lists the jobs of every table, none ready yet.
+func (b *rebuild) newIndexScheduler() *indexScheduler {
+	s := &indexScheduler{jobs: make([][]indexJob, len(b.tables)), pending: make([]int, len(b.tables))}
+	s.cond = sync.NewCond(&s.mu)
+	for i, t := range b.tables {
 		for _, x := range t.indexes {
 			if !t.early(x) {
-				jobs = append(jobs, x.sql)
+				s.jobs[i] = append(s.jobs[i], indexJob{sql: x.sql, table: i})
 			}
 		}
-		jobs = append(jobs, "ANALYZE "+pgx.Identifier{b.scratch, t.name}.Sanitize())
+		s.pending[i] = len(s.jobs[i])
+		s.left += len(s.jobs[i]) + 1 // and ANALYZE
 	}
-	if len(finish) > 0 {
-		err := pgx.BeginFunc(ctx, b.cfg.Pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{b.scratch}.Sanitize()); err != nil {
-				return err
-			}
-			for _, sql := range finish {
-				if _, err := tx.Exec(ctx, sql); err != nil {
-					return fmt.Errorf("%s: %w", sql, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("finish bulk load: %w", err)
-		}
+	return s
+}
+
+// releaseTables makes the jobs of tables ready: they are loaded.
+func (b *rebuild) releaseTables(ctx context.Context, s *indexScheduler, tables []int) error {
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = pgx.Identifier{b.scratch, b.tables[t].name}.Sanitize()
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	queue := make(chan string)
-	var wg sync.WaitGroup
-	for range min(2, len(jobs)) {
-		wg.Go(func() {
-			if err := b.runIndexJobs(ctx, queue); err != nil {
-				cancel(err)
-			}
-		})
+	rows, err := b.cfg.Pool.Query(ctx, "SELECT pg_total_relation_size(t::regclass) FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i", names)
+	if err != nil {
+		return fmt.Errorf("size scratch tables: %w", err)
 	}
-	func() {
-		defer close(queue)
-		for _, sql := range jobs {
-			select {
-			case queue <- sql:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return fmt.Errorf("build indexes: %w", err)
+	sizes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("size scratch tables: %w", err)
 	}
+	if len(sizes) != len(tables) {
+		return fmt.Errorf("size scratch tables: %d sizes for %d tables", len(sizes), len(tables))
+	}
+	s.release(tables, sizes)
 	return nil
 }
 
-func (b *rebuild) runIndexJobs(ctx context.Context, queue <-chan string) error {
+// release makes the jobs of tables, of the given sizes, ready.
+func (s *indexScheduler) release(tables []int, sizes []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, t := range tables {
+		for _, j := range s.jobs[t] {
+			j.cost = sizes[i]
+			s.ready = append(s.ready, j)
+		}
+		if s.pending[t] == 0 {
+			s.ready = append(s.ready, s.analyzeJob(t, sizes[i]))
+		}
+		s.jobs[t] = nil
+	}
+	s.cond.Broadcast()
+}
+
+// analyzeJob is the ANALYZE of table t, of size bytes. It reads a sample
+// of at most 30,000 rows: cheaper than an index build of the same table.
+func (s *indexScheduler) analyzeJob(t int, size int64) indexJob {
+	return indexJob{table: t, analyze: true, cost: size / 4}
+}
+
+// next waits for a ready job; false when none is left or after stop.
+func (s *indexScheduler) next() (indexJob, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ready) == 0 && s.left > 0 && !s.stopped {
+		s.cond.Wait()
+	}
+	if len(s.ready) == 0 || s.stopped {
+		return indexJob{}, false
+	}
+	best := 0
+	for i, j := range s.ready {
+		if j.cost > s.ready[best].cost {
+			best = i
+		}
+	}
+	j := s.ready[best]
+	s.ready = append(s.ready[:best], s.ready[best+1:]...)
+	return j, true
+}
+
+// done records a finished job.
+func (s *indexScheduler) done(j indexJob) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.left--
+	if !j.analyze {
+		if s.pending[j.table]--; s.pending[j.table] == 0 {
+			s.ready = append(s.ready, s.analyzeJob(j.table, j.cost))
+		}
+	}
+	s.cond.Broadcast()
+}
+
+// stop makes next return false.
+func (s *indexScheduler) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	s.cond.Broadcast()
+}
+
+// runIndexJobs runs the scheduler's jobs on a connection of its own until
+// none is left.
+func (b *rebuild) runIndexJobs(ctx context.Context, sched *indexScheduler) error {
 	conn, err := b.connect(ctx, "indexes")
 	if err != nil {
 		return err
 	}
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, false)", indexBuildMemory); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, false), set_config('max_parallel_maintenance_workers', '0', false)",
+		indexBuildMemory); err != nil {
 		return err
 	}
-	for sql := range queue {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
+	for {
+		j, ok := sched.next()
+		if !ok {
+			return nil
 		}
+		sql := j.sql
+		if j.analyze {
+			sql = "ANALYZE " + pgx.Identifier{b.scratch, b.tables[j.table].name}.Sanitize()
+		}
+		start := time.Now()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("build indexes: %s: %w", sql, err)
+		}
+		b.cfg.Logger.Debug("rebuild: index job", "sql", sql, "took", time.Since(start).Round(time.Millisecond))
+		sched.done(j)
 	}
-	return nil
 }
