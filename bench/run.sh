@@ -310,6 +310,10 @@ if has edits; then
 fi
 
 if has lag; then
+	# Flush what earlier steps dirtied (a rebuild or the COPY baseline leave
+	# gigabytes of WAL behind, and the checkpoint they trigger is spread over
+	# minutes): its writes would otherwise compete with the appends' fsyncs.
+	"${PSQL[@]}" -d "$DB" -c CHECKPOINT
 	log "lag: $LAG_RATE edits/s for $LAG_DURATION ($(machine))"
 	result "lag" "machine" "$(machine)"
 	cpu_before=$(cpu_ticks)
