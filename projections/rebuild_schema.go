@@ -30,7 +30,7 @@ type scratchIndex struct {
 // the unique ones of tables filled through Apply, whose ON CONFLICT clauses
 // and uniqueness checks need them. Other indexes are built afterwards, from
 // the whole table at once, which costs a fraction of maintaining them row
-// by row (the full-text GIN index of posts most of all).
+// by row (the GIN indexes of post_search and posts most of all).
 func (t *scratchTable) early(x scratchIndex) bool { return x.unique && !t.bulk }
 
 // indexBuildMemory is maintenance_work_mem for building the indexes of
