@@ -556,3 +556,100 @@ func TestBatchIdlePacesOnlyUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// The fast-path transaction of a memory batcher opens with its first
+// statement, in the same round trip: it moves and announces the checkpoint
+// then, refuses (writing nothing) when the checkpoint moved, and a rollback
+// leaves the checkpoint where it was.
+func TestLazyTxOpensWithItsFirstStatement(t *testing.T) {
+	t.Parallel()
+	pool := newDB(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE TABLE lazy_rows (n int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProjection("lazy_v1", "unused")
+	if err := ensureCheckpoints(ctx, pool, []string{p.Name()}); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{s: &Subscriber{cfg: SubscriberConfig{Pool: pool}}, p: p}
+	w := newWaiter(t, pool)
+	rows := func() (n int) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM lazy_rows").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// A flush through SendBatch, then COMMIT.
+	tx, err := r.lazyBegin(ctx, 0, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO lazy_rows VALUES (1)")
+	b.Queue("INSERT INTO lazy_rows VALUES (2)")
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var syncCommit string
+	if err := tx.QueryRow(ctx, "SHOW synchronous_commit").Scan(&syncCommit); err != nil || syncCommit != "off" {
+		t.Fatalf("synchronous_commit = %q (%v), want off", syncCommit, err)
+	}
+	if rows() != 0 || readCP(t, pool, p.Name()).Position != 0 {
+		t.Fatal("uncommitted batch visible")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, 5*time.Second, 5, p.Name())
+	if c := readCP(t, pool, p.Name()); c.Position != 5 || c.EventsApplied != 2 || rows() != 2 {
+		t.Fatalf("checkpoint %d (%d applied), %d rows; want 5 (2), 2", c.Position, c.EventsApplied, rows())
+	}
+
+	// From a stale position: refused at the first statement, nothing written.
+	tx, err = r.lazyBegin(ctx, 3, 9, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO lazy_rows VALUES ($1)", 3); !errors.Is(err, errCheckpointMoved) {
+		t.Fatalf("stale batch Exec: %v, want errCheckpointMoved", err)
+	}
+	if !errors.Is(tx.beginErr, errCheckpointMoved) {
+		t.Fatalf("beginErr = %v", tx.beginErr)
+	}
+	if err := tx.Commit(ctx); !errors.Is(err, errCheckpointMoved) {
+		t.Fatalf("stale batch Commit: %v, want errCheckpointMoved", err)
+	}
+
+	// Rolled back after its first statement: nothing changes.
+	tx, err = r.lazyBegin(ctx, 5, 9, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO lazy_rows VALUES ($1)", 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Committed without any statement: the opening statements go with COMMIT.
+	tx, err = r.lazyBegin(ctx, 5, 7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := readCP(t, pool, p.Name()); c.Position != 7 || c.EventsApplied != 2 || rows() != 2 {
+		t.Fatalf("checkpoint %d (%d applied), %d rows; want 7 (2), 2", c.Position, c.EventsApplied, rows())
+	}
+	if _, err := tx.Begin(ctx); err == nil {
+		t.Fatal("savepoint on a lazy transaction")
+	}
+	// Every connection went back to the pool idle.
+	if st := pool.Stat(); st.AcquiredConns() != 0 {
+		t.Fatalf("%d connections still acquired", st.AcquiredConns())
+	}
+}

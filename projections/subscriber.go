@@ -629,9 +629,30 @@ func (r *runner) batch(ctx context.Context, conn *pgx.Conn, pos eventstore.Posit
 		r.batched = time.Now()
 		return last, nil
 	}
+	// Fast path: no savepoints (two round trips per event, and more than 64
+	// writing subtransactions per transaction overflow PostgreSQL's subxid
+	// cache), and projections that write in bulk get the batch bracketed.
+	// After a failure the range is re-run carefully: event by event, each
+	// attempt in a savepoint, so the failing event is retried in place and,
+	// if it keeps failing, reported at its own position.
+	carefulRun := entries[0].rec.Position <= r.carefulUntil
+	batcher, bulk := r.p.(Batcher)
+	bulk = bulk && !carefulRun
+	_, inMemory := r.p.(memoryBatcher)
 	// The transaction moves the checkpoint from where it is stored, past any
-	// events passed since without storing.
-	tx, err := r.begin(ctx, r.stored, last, inStreams+r.passed)
+	// events passed since without storing. A projection that batches in
+	// memory gets it opened with its flush (lazyTx).
+	var (
+		tx   pgx.Tx
+		lazy *lazyTx
+		err  error
+	)
+	if bulk && inMemory {
+		lazy, err = r.lazyBegin(ctx, r.stored, last, inStreams+r.passed)
+		tx = lazy
+	} else {
+		tx, err = r.begin(ctx, r.stored, last, inStreams+r.passed)
+	}
 	if err != nil {
 		return pos, err
 	}
@@ -643,15 +664,6 @@ func (r *runner) batch(ctx context.Context, conn *pgx.Conn, pos eventstore.Posit
 			cancel()
 		}
 	}()
-	// Fast path: no savepoints (two round trips per event, and more than 64
-	// writing subtransactions per transaction overflow PostgreSQL's subxid
-	// cache), and projections that write in bulk get the batch bracketed.
-	// After a failure the range is re-run carefully: event by event, each
-	// attempt in a savepoint, so the failing event is retried in place and,
-	// if it keeps failing, reported at its own position.
-	carefulRun := entries[0].rec.Position <= r.carefulUntil
-	batcher, bulk := r.p.(Batcher)
-	bulk = bulk && !carefulRun
 	if bulk {
 		if err := batcher.BeginBatch(ctx, tx); err != nil {
 			return pos, fmt.Errorf("begin bulk batch: %w", err)
@@ -667,6 +679,9 @@ func (r *runner) batch(ctx context.Context, conn *pgx.Conn, pos eventstore.Posit
 	}
 	if bulk {
 		if err := batcher.FlushBatch(ctx, tx); err != nil {
+			if lazy != nil && lazy.beginErr != nil {
+				return pos, lazy.beginErr // the batch did not begin; nothing to re-run carefully
+			}
 			r.log.Warn("bulk flush failed; re-running the batch event by event", "from", pos, "to", last, "err", err)
 			r.carefulUntil = last
 			return pos, fmt.Errorf("flush batch (%d, %d]: %w: %w", pos, last, err, errCheckpointMoved)
@@ -706,6 +721,8 @@ func (r *runner) advance(ctx context.Context, conn *pgx.Conn, pos eventstore.Pos
 // to] of applied events (of the projection's streams), in the one round trip
 // of BEGIN (pgx runs it with the simple protocol, hence the literals). The
 // batch then costs three round trips: this, the projection's flush, COMMIT.
+// Projections that batch in memory send the same statements ahead of their
+// flush instead (lazyTx): two round trips.
 //
 //   - It moves the checkpoint first (palimpsest_move_checkpoint, migration
 //     0007): that locks the row, which serializes the batch with any other
