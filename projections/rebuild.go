@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -107,6 +108,21 @@ func (c RebuildConfig) Validate() error {
 		return fmt.Errorf("rebuild config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// RebuildMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
+// a process that runs Rebuild should set when GOMEMLIMIT does not: the
+// rebuild's live heap stays well under it, but with the default GC pacing
+// alone its peak RSS grew with the log (151–172 MiB at 1.04M events, 215 MiB
+// at 1.3M) towards the 200 MiB the rebuild is allowed. With the limit: 162
+// MiB at 1.32M events, at no measurable cost in CPU (docs/BENCHMARKS.md).
+const RebuildMemoryLimit = 150 << 20
+
+// LimitRebuildMemory sets RebuildMemoryLimit unless GOMEMLIMIT is set.
+func LimitRebuildMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(RebuildMemoryLimit)
+	}
 }
 
 // Rebuild rebuilds projections from the whole log with zero downtime,

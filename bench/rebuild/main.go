@@ -94,6 +94,7 @@ func main() {
 	if *timeout > 0 {
 		rctx, cancel = context.WithTimeout(ctx, *timeout)
 	}
+	projections.LimitRebuildMemory() // as `cms projections rebuild` does
 	start, cpu0 := time.Now(), cpuTime()
 	var done uint64
 	err = projections.Rebuild(rctx, projections.RebuildConfig{Pool: pool, Store: store, Projections: ps, BatchSize: *batch, Logger: logger,

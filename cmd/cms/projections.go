@@ -115,6 +115,7 @@ func runProjections(ctx context.Context, env *Env, args []string) error {
 		if *rebuildAll {
 			label = "all projections"
 		}
+		projections.LimitRebuildMemory()
 		start := time.Now()
 		if err := projections.Rebuild(ctx, projections.RebuildConfig{
 			Pool: pool, Store: store, Projections: ps,
