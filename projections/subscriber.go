@@ -12,7 +12,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/palimpsest-cms/palimpsest/eventstore"
@@ -753,10 +752,7 @@ func (r *runner) beginSQL(from, to eventstore.Position, applied int) string {
 func (r *runner) begin(ctx context.Context, from, to eventstore.Position, applied int) (pgx.Tx, error) {
 	tx, err := r.s.cfg.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: r.beginSQL(from, to, applied)})
 	if err != nil {
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == sqlStateCheckpointMoved {
-			return nil, fmt.Errorf("begin batch (%d, %d]: %s: %w", from, to, pgErr.Message, errCheckpointMoved)
-		}
-		return nil, fmt.Errorf("begin batch: %w", err)
+		return nil, beginError(from, to, err)
 	}
 	return tx, nil
 }
