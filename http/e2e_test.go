@@ -34,7 +34,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	e.url = "http://" + ln.Addr().String()
-	e.client = &http.Client{Timeout: 10 * time.Second}
+	// A transport of its own: httptest servers of parallel tests close the
+	// default transport's idle connections when they stop.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	e.client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 
 	// Accounts: the first is admin; the admin hands out roles.
 	tm := e.team()

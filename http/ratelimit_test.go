@@ -90,7 +90,11 @@ var csrfFieldRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 func uiPost(t *testing.T, base, form string, values url.Values) (int, http.Header, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// A transport of its own: httptest servers of parallel tests close the
+	// default transport's idle connections when they stop.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := client.Get(base + form)
 	if err != nil {
 		t.Fatal(err)

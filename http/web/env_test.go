@@ -134,7 +134,11 @@ type client struct {
 
 func (e *env) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{e: e, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	// The server's own transport, not http.DefaultTransport: closing any
+	// other test's httptest.Server closes the default transport's idle
+	// connections, which broke a request of a parallel test in flight
+	// ("http: CloseIdleConnections called").
+	return &client{e: e, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: e.srv.Client().Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
