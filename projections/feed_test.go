@@ -634,9 +634,20 @@ func TestLazyTxOpensWithItsFirstStatement(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Committed without any statement: the opening statements go with COMMIT.
+	// Committed without any statement: the opening statements are sent
+	// before COMMIT. A savepoint works as in any pgx transaction.
 	tx, err = r.lazyBegin(ctx, 5, 7, 0)
 	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.Exec(ctx, "INSERT INTO lazy_rows VALUES (5)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -646,7 +657,7 @@ func TestLazyTxOpensWithItsFirstStatement(t *testing.T) {
 		t.Fatalf("checkpoint %d (%d applied), %d rows; want 7 (2), 2", c.Position, c.EventsApplied, rows())
 	}
 	if _, err := tx.Begin(ctx); err == nil {
-		t.Fatal("savepoint on a lazy transaction")
+		t.Fatal("savepoint on a committed transaction")
 	}
 	// Every connection went back to the pool idle.
 	if st := pool.Stat(); st.AcquiredConns() != 0 {

@@ -285,7 +285,7 @@ func createTablesB(b *testing.B, pool *pgxpool.Pool, p *testProjection) {
 
 // writeCheckpoint sets name's checkpoint inside tx whatever it was (tests
 // stage checkpoints with it; runners move them with
-// palimpsest_move_checkpoint, see runner.beginSQL).
+// palimpsest_move_checkpoint, see lazyTx).
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos eventstore.Position, applied int) error {
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
 		SET position = $2, events_applied = events_applied + $3, updated_at = now()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +174,7 @@ func (c SubscriberConfig) Validate() error {
 // (TxFromContext) and its Event (EventFromContext); when the batch is full,
 // old or the log is idle the subscriber commits it; the transaction moved
 // the checkpoint and announced it on NotifyChannel when it began (see
-// runner.beginSQL). A batch with no event the projection applies (none of
+// lazyTx). A batch with no event the projection applies (none of
 // its streams, or NeedNothing, see EventNeeds) only moves the checkpoint, in
 // one statement without a batch transaction. A Nack rolls the batch back, marks the projection
 // failed at the Nacked event's position and pauses it until it is resumed
@@ -714,56 +712,6 @@ func (r *runner) advance(ctx context.Context, conn *pgx.Conn, pos eventstore.Pos
 	}
 	r.stored, r.passed, r.advanced = pos, 0, time.Now()
 	return nil
-}
-
-// beginSQL is the statement that opens the transaction of the batch (from,
-// to] of applied events (of the projection's streams), in the one round trip
-// of BEGIN (pgx runs it with the simple protocol, hence the literals). The
-// batch then costs three round trips: this, the projection's flush, COMMIT.
-// Projections that batch in memory send the same statements ahead of their
-// flush instead (lazyTx): two round trips.
-//
-//   - It moves the checkpoint first (palimpsest_move_checkpoint, migration
-//     0007): that locks the row, which serializes the batch with any other
-//     writer of the checkpoint (a stale leader, a rebuild's swap) before it
-//     touches a read table, and fails with SQLSTATE PCM01, writing nothing,
-//     when the checkpoint is no longer at from.
-//   - It announces the checkpoint on NotifyChannel; PostgreSQL delivers the
-//     notification when, and only if, the batch commits.
-//   - The commit is asynchronous (synchronous_commit off). Read tables and
-//     checkpoint commit together, and what they are built from is already
-//     durable in the event store: a crash can lose only the last batches
-//     whole, rows and checkpoint alike, and the runner projects those events
-//     again. So commits no longer queue for WAL flushes behind each other and
-//     behind the event store's appends, which do wait for theirs; and the
-//     lock PostgreSQL holds from a notifying transaction's commit to its end
-//     is not held through a flush (with synchronous commits, notifying from
-//     the batch made the projections' commits queue behind each other: 6.8 ms
-//     per commit at 300 edits/s).
-func (r *runner) beginSQL(from, to eventstore.Position, applied int) string {
-	name := quoteLiteral(r.p.Name())
-	return "BEGIN; SET LOCAL synchronous_commit TO off; SELECT palimpsest_move_checkpoint(" + name + ", " +
-		from.String() + ", " + to.String() + ", " + strconv.Itoa(applied) + "); SELECT pg_notify(" +
-		quoteLiteral(NotifyChannel) + ", " + quoteLiteral(r.p.Name()+":"+to.String()) + ")"
-}
-
-// begin opens the transaction of the batch (from, to] (see beginSQL). It
-// fails with errCheckpointMoved when the checkpoint is not at from.
-func (r *runner) begin(ctx context.Context, from, to eventstore.Position, applied int) (pgx.Tx, error) {
-	tx, err := r.s.cfg.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: r.beginSQL(from, to, applied)})
-	if err != nil {
-		return nil, beginError(from, to, err)
-	}
-	return tx, nil
-}
-
-// sqlStateCheckpointMoved is palimpsest_move_checkpoint's error code.
-const sqlStateCheckpointMoved = "PCM01"
-
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
-// on, the default since PostgreSQL 9.1).
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // deliver publishes the entry's event as a message carrying tx and waits for
