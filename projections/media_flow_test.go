@@ -10,10 +10,8 @@ import (
 
 	"github.com/palimpsest-cms/palimpsest/commands"
 	"github.com/palimpsest-cms/palimpsest/domain"
-	espg "github.com/palimpsest-cms/palimpsest/eventstore/postgres"
 	"github.com/palimpsest-cms/palimpsest/media"
 	"github.com/palimpsest-cms/palimpsest/postgres"
-	"github.com/palimpsest-cms/palimpsest/postgres/pgtest"
 	"github.com/palimpsest-cms/palimpsest/queries"
 )
 
@@ -25,15 +23,7 @@ import (
 func TestMediaFlowWithRebuild(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := pgtest.NewPool(t)
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	store, err := espg.New(ctx, pool, pool.Config().ConnString(), espg.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	pool, store := newStoreDB(t)
 	blobs, err := media.NewFSStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
