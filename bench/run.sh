@@ -148,7 +148,7 @@ fi
 # rebuild does for its bulk-loaded tables.
 if has copy; then
 	tables=()
-	for t in posts tags post_revisions post_history users audit_log media media_post_usage; do
+	for t in posts tags post_search post_revisions post_history users audit_log media media_post_usage; do
 		[ "$("${PSQL[@]}" -d "$DB" -Atc "SELECT to_regclass('public.$t') IS NOT NULL")" = t ] && tables+=("$t")
 	done
 	"${PSQL[@]}" -d "$DB" -c 'DROP SCHEMA IF EXISTS bench_copy CASCADE' -c 'CREATE SCHEMA bench_copy'
