@@ -1,14 +1,18 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/palimpsest-cms/palimpsest/eventstore"
 	"github.com/palimpsest-cms/palimpsest/eventstore/eventstoretest"
@@ -103,6 +107,58 @@ func TestMigrateIdempotentAndConcurrent(t *testing.T) {
 	var head int64
 	if err := pool.QueryRow(ctx, "SELECT position FROM es_head").Scan(&head); err != nil || head != 0 {
 		t.Fatalf("es_head = %d, %v; want one row at 0", head, err)
+	}
+}
+
+// TestMigrateSwitchesLogCompressionToLZ4: a log created before payloads were
+// compressed with lz4 keeps its pglz values readable, and appends after
+// Migrate use lz4.
+func TestMigrateSwitchesLogCompressionToLZ4(t *testing.T) {
+	t.Parallel()
+	pool, dsn := pgtest.NewPool(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.Options{}) // migrates
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	// As the schema was: the columns' default compression (pglz).
+	if _, err := pool.Exec(ctx, `ALTER TABLE es_events ALTER COLUMN data SET COMPRESSION default,
+		ALTER COLUMN metadata SET COMPRESSION default`); err != nil {
+		t.Fatalf("reset compression: %v", err)
+	}
+	big := func(n int) []byte { // compressible, over PostgreSQL's ~2 kB threshold
+		return fmt.Appendf(nil, `{"body":%q}`, strings.Repeat(fmt.Sprintf("paragraph %d of a long post. ", n), 200))
+	}
+	if _, err := s.Append(ctx, "post-old", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "Old", Data: big(1)}); err != nil {
+		t.Fatalf("append before: %v", err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil { // what the next start does
+		t.Fatalf("Migrate again: %v", err)
+	}
+	if _, err := s.Append(ctx, "post-new", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "New", Data: big(2)}); err != nil {
+		t.Fatalf("append after: %v", err)
+	}
+	rows, err := pool.Query(ctx, "SELECT stream_id, coalesce(pg_column_compression(data), '') FROM es_events ORDER BY position")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var stream, method string
+		err := r.Scan(&stream, &method)
+		return stream + "=" + method, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"post-old=pglz", "post-new=lz4"}; !slices.Equal(got, want) {
+		t.Fatalf("compression of the payloads = %v, want %v", got, want)
+	}
+	for i, stream := range []string{"post-old", "post-new"} {
+		evs, err := s.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
+		if err != nil || len(evs) != 1 || !bytes.Equal(evs[0].Data, big(i+1)) {
+			t.Fatalf("read %s back: %d events, %v; payload intact: %v", stream, len(evs), err, len(evs) == 1 && bytes.Equal(evs[0].Data, big(i+1)))
+		}
 	}
 }
 
