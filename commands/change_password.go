@@ -15,8 +15,12 @@ type ChangePassword struct {
 	NewPassword     string
 }
 
+// CodeWrongPassword is the error code of a ChangePassword whose current
+// password is wrong (KindInvalid): the one refusal that counts as a guess.
+const CodeWrongPassword = "wrong_password"
+
 // ChangePassword replaces the actor's own password after verifying the
-// current one (a wrong one fails with KindInvalid code "wrong_password").
+// current one (a wrong one fails with KindInvalid code CodeWrongPassword).
 func (h *Handler) ChangePassword(ctx context.Context, m Meta, c ChangePassword) (Result, error) {
 	if m.Actor.Anonymous() || m.Actor.ID != c.UserID {
 		return Result{}, domain.Errorf(domain.KindForbidden, "not_owner", "only the account's owner may change its password")
@@ -34,7 +38,7 @@ func (h *Handler) ChangePassword(ctx context.Context, m Meta, c ChangePassword) 
 			return fmt.Errorf("change password: %w", err)
 		}
 		if !ok {
-			return domain.Invalid("wrong_password", "the current password is wrong", map[string][]string{"current_password": {"is wrong"}})
+			return domain.Invalid(CodeWrongPassword, "the current password is wrong", map[string][]string{"current_password": {"is wrong"}})
 		}
 		hash, err := h.hasher.Hash(c.NewPassword)
 		if err != nil {

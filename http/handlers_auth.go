@@ -381,20 +381,31 @@ type passwordRequest struct {
 }
 
 // putPassword changes the caller's password (PUT /api/v1/me/password) and
-// revokes every refresh token of the account: other sessions end.
+// revokes every refresh token of the account: other sessions end. Wrong
+// current passwords are rate limited per account and per IP, like sign-ins.
 func (s *Server) putPassword(c *gin.Context) {
 	var req passwordRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		s.fail(c, err)
 		return
 	}
-	id := actorOf(c).ID
+	id, ip := actorOf(c).ID, c.ClientIP()
+	if ok, d := s.limiter.AllowPasswordCheck(id, ip); !ok {
+		s.rateLimited(c, d, "too many wrong current passwords; retry later")
+		return
+	}
 	res, err := s.cfg.Commands.ChangePassword(c.Request.Context(), s.meta(c), commands.ChangePassword{
 		UserID: id, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword})
 	if err != nil {
+		if domain.CodeOf(err) == commands.CodeWrongPassword {
+			s.limiter.PasswordCheckFailed(id, ip)
+		} else {
+			s.limiter.PasswordCheckAborted(id, ip)
+		}
 		s.fail(c, err)
 		return
 	}
+	s.limiter.PasswordCheckPassed(id, ip)
 	if err := s.auth.RevokeUserRefreshTokens(c.Request.Context(), id, s.cfg.Now().UTC()); err != nil {
 		s.fail(c, err)
 		return

@@ -62,7 +62,7 @@ var apiOps = []apiOp{
 	{Method: "GET", Path: "/api/v1/me", Summary: "Own account", Auth: "user", Status: 200, Schema: "Me", Errors: []int{401}},
 	{Method: "PATCH", Path: "/api/v1/me", Summary: "Update own profile", Auth: "user", Body: "ProfileRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422}},
 	{Method: "PUT", Path: "/api/v1/me/avatar", Summary: "Upload own profile picture (multipart file; renditions at most 480×480)", Auth: "user", Body: "AvatarUpload", Upload: true, Status: 200, Schema: "AvatarChange", Errors: []int{400, 401, 403, 409, 413, 415, 422}},
-	{Method: "PUT", Path: "/api/v1/me/password", Summary: "Change own password (other sessions end)", Auth: "user", Body: "PasswordRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422}},
+	{Method: "PUT", Path: "/api/v1/me/password", Summary: "Change own password (other sessions end); wrong current passwords are rate limited like sign-ins (429)", Auth: "user", Body: "PasswordRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422, 429}},
 	{Method: "GET", Path: "/api/v1/users", Summary: "List accounts (admin, auditor)", Auth: "user", MinPosition: true, Query: []string{"role", "status", "q", "limit", "cursor"}, Status: 200, Schema: "UserPage", Errors: []int{401, 403, 422, 503}},
 	{Method: "GET", Path: "/api/v1/users/{id}", Summary: "One account (admin, auditor)", Auth: "user", MinPosition: true, Status: 200, Schema: "User", Errors: []int{401, 403, 404, 503}},
 	{Method: "PUT", Path: "/api/v1/users/{id}/role", Summary: "Change a role (admin)", Auth: "user", Body: "RoleRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 403, 404, 415, 422}},

@@ -170,3 +170,39 @@ func TestAPIAndUIShareLimits(t *testing.T) {
 		t.Fatalf("refused sign-ups appended events: head %d -> %d", before, after)
 	}
 }
+
+// TestPasswordChangeRateLimit: wrong current passwords spend a budget of the
+// account's own; once it is spent the change is refused (429) before any
+// password is checked, even with the right one, and nothing is appended.
+// A refused new password costs nothing, and sign-ins keep their own budget.
+func TestPasswordChangeRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Login = LoginLimits{PerAccount: 2, PerIP: 100} })
+	me := e.register("admin")
+	change := func(current, next string) resp {
+		return e.do(req{Method: "PUT", Path: "/api/v1/me/password", Token: me.Access,
+			Body: map[string]any{"current_password": current, "new_password": next}})
+	}
+	for range 3 { // too short: refused before the current password is checked
+		if r := change(testPassword, "short"); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("short new password: %d %s", r.Status, r.Body)
+		}
+	}
+	for i := range 2 {
+		if r := change("not my password", "a brand new secret"); r.Status != http.StatusUnprocessableEntity || r.problem(t).Code != "wrong_password" {
+			t.Fatalf("wrong current password %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	before := e.head()
+	r := change(testPassword, "a brand new secret")
+	if r.Status != http.StatusTooManyRequests || r.problem(t).Code != "rate_limited" {
+		t.Fatalf("change after 2 wrong passwords: %d %s", r.Status, r.Body)
+	}
+	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 15*60 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	if after := e.head(); after != before {
+		t.Fatalf("refused change appended events: head %d -> %d", before, after)
+	}
+	e.login("admin", testPassword) // the old password still holds, and sign-ins are not locked
+}

@@ -1,7 +1,15 @@
 // Package ratelimit bounds the expensive, guessable requests of sign-in and
-// sign-up: failed sign-ins per account and per client IP, and registrations
-// per client IP. One Limiter per process is shared by the JSON API and the
-// web UI, so an attacker alternating between them gets no extra attempts.
+// sign-up: failed sign-ins per account and per client IP, failed checks of a
+// signed-in user's current password (changing it) per user and per client
+// IP, and registrations per client IP. One Limiter per process is shared by
+// the JSON API and the web UI, so an attacker alternating between them gets
+// no extra attempts.
+//
+// Sign-ins are counted by the login name given, not by the account it
+// resolves to: a username and its email address have a budget each. Counting
+// them as one would let the lock-out itself answer "does this email belong to
+// that username?" (exhaust the username's budget, then try emails: the one
+// refused with 429 is the account's), which would leak private addresses.
 //
 // Limits are token buckets kept in memory: with N nodes behind a load
 // balancer an attacker gets at most N times the budget. Every attempt
@@ -69,8 +77,9 @@ type Limiter struct {
 	now    func() time.Time
 
 	mu        sync.Mutex
-	accounts  buckets
-	ips       buckets
+	accounts  buckets // failed sign-ins, by login name
+	passwords buckets // failed current-password checks, by user ID
+	ips       buckets // both, by client IP
 	regs      buckets
 	lastSweep time.Time
 }
@@ -88,6 +97,7 @@ func New(limits Limits, now func() time.Time) (*Limiter, error) {
 		limits:    limits,
 		now:       now,
 		accounts:  newBuckets(limits.PerAccount, limits.Window),
+		passwords: newBuckets(limits.PerAccount, limits.Window),
 		ips:       newBuckets(limits.PerIP, limits.Window),
 		regs:      newBuckets(limits.RegistrationsPerIP, limits.RegistrationWindow),
 		lastSweep: now(),
@@ -102,17 +112,7 @@ func (l *Limiter) Limits() Limits { return l.limits }
 // budgets: follow up with LoginSucceeded, LoginFailed or LoginAborted. When
 // it may not, retryAfter is how long until one may, and nothing is reserved.
 func (l *Limiter) AllowLogin(account, ip string) (ok bool, retryAfter time.Duration) {
-	now := l.now()
-	acct := NormalizeAccount(account)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sweep(now)
-	if d := max(l.accounts.wait(acct, now), l.ips.wait(ip, now)); d > 0 {
-		return false, d
-	}
-	l.accounts.take(acct, now)
-	l.ips.take(ip, now)
-	return true, 0
+	return l.allow(&l.accounts, NormalizeAccount(account), ip)
 }
 
 // LoginFailed records that the attempt reserved by AllowLogin presented
@@ -122,21 +122,65 @@ func (l *Limiter) LoginFailed(account, ip string) {}
 // LoginSucceeded records a successful sign-in: the account's failures are
 // forgotten and the attempt goes back to the IP's budget.
 func (l *Limiter) LoginSucceeded(account, ip string) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.accounts.forget(NormalizeAccount(account))
-	l.ips.give(ip, now)
+	l.succeeded(&l.accounts, NormalizeAccount(account), ip)
 }
 
 // LoginAborted returns the attempt reserved by AllowLogin to both budgets:
 // the credentials were never checked (a malformed request, an internal
 // error).
 func (l *Limiter) LoginAborted(account, ip string) {
+	l.aborted(&l.accounts, NormalizeAccount(account), ip)
+}
+
+// AllowPasswordCheck is AllowLogin for a signed-in user's check of their
+// current password (changing it), so a stolen session cannot be used to
+// guess the password at will. The user has a budget of its own, as large as
+// a login name's; the IP's budget is the one sign-ins spend. Follow up with
+// PasswordCheckPassed, PasswordCheckFailed or PasswordCheckAborted.
+func (l *Limiter) AllowPasswordCheck(userID, ip string) (ok bool, retryAfter time.Duration) {
+	return l.allow(&l.passwords, userID, ip)
+}
+
+// PasswordCheckFailed records that the current password given was wrong:
+// the reservation stays spent.
+func (l *Limiter) PasswordCheckFailed(userID, ip string) {}
+
+// PasswordCheckPassed records a right current password, as LoginSucceeded.
+func (l *Limiter) PasswordCheckPassed(userID, ip string) { l.succeeded(&l.passwords, userID, ip) }
+
+// PasswordCheckAborted returns the reservation, as LoginAborted: the
+// password was never checked (e.g. the new one was refused first).
+func (l *Limiter) PasswordCheckAborted(userID, ip string) { l.aborted(&l.passwords, userID, ip) }
+
+// allow reserves a guess from key's budget in accts and from ip's.
+func (l *Limiter) allow(accts *buckets, key, ip string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.accounts.give(NormalizeAccount(account), now)
+	l.sweep(now)
+	if d := max(accts.wait(key, now), l.ips.wait(ip, now)); d > 0 {
+		return false, d
+	}
+	accts.take(key, now)
+	l.ips.take(ip, now)
+	return true, 0
+}
+
+// succeeded forgets key's failures and refunds ip's reservation.
+func (l *Limiter) succeeded(accts *buckets, key, ip string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	accts.forget(key)
+	l.ips.give(ip, now)
+}
+
+// aborted refunds both reservations.
+func (l *Limiter) aborted(accts *buckets, key, ip string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	accts.give(key, now)
 	l.ips.give(ip, now)
 }
 
@@ -173,6 +217,7 @@ func (l *Limiter) sweep(now time.Time) {
 	}
 	l.lastSweep = now
 	l.accounts.sweep(now)
+	l.passwords.sweep(now)
 	l.ips.sweep(now)
 	l.regs.sweep(now)
 }

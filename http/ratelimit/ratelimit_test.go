@@ -133,6 +133,24 @@ func TestLimiterScripts(t *testing.T) {
 			{op: "register", ip: "x", wantOK: true}, {op: "register", ip: "x", wantOK: true},
 			{op: "register", ip: "x"},
 		}},
+		{"password checks: a budget per user, the ip's shared with sign-ins", []step{
+			{op: "check", account: "u1", ip: "x", wantOK: true}, {op: "checkfail", account: "u1", ip: "x"},
+			{op: "check", account: "u1", ip: "y", wantOK: true}, {op: "checkfail", account: "u1", ip: "y"},
+			{op: "check", account: "u1", ip: "z", wantMin: 25 * time.Second},
+			{op: "login", account: "u1", ip: "z", wantOK: true},                                     // a login name "u1" is another budget
+			{op: "login", account: "a", ip: "x", wantOK: true}, {op: "fail", account: "a", ip: "x"}, // x: 1 of 3 left
+			{op: "check", account: "u2", ip: "x", wantOK: true}, {op: "checkfail", account: "u2", ip: "x"},
+			{op: "check", account: "u3", ip: "x", wantMin: time.Second},
+			{op: "login", account: "b", ip: "x", wantMin: time.Second},
+		}},
+		{"a passed check forgets the user's failures, an aborted one is free", []step{
+			{op: "check", account: "u", ip: "x", wantOK: true}, {op: "checkfail", account: "u", ip: "x"},
+			{op: "check", account: "u", ip: "x", wantOK: true}, {op: "checkpass", account: "u", ip: "x"},
+			{op: "check", account: "u", ip: "x", wantOK: true}, {op: "checkabort", account: "u", ip: "x"},
+			{op: "check", account: "u", ip: "x", wantOK: true}, {op: "checkfail", account: "u", ip: "x"},
+			{op: "check", account: "u", ip: "x", wantOK: true}, {op: "checkfail", account: "u", ip: "x"},
+			{op: "check", account: "u", ip: "y", wantMin: time.Second},
+		}},
 		{"sign-in and registration budgets are separate", []step{
 			{op: "register", ip: "x", wantOK: true}, {op: "register", ip: "x", wantOK: true},
 			{op: "login", account: "a", ip: "x", wantOK: true},
@@ -157,6 +175,17 @@ func TestLimiterScripts(t *testing.T) {
 					continue
 				case "abort":
 					lim.LoginAborted(s.account, s.ip)
+					continue
+				case "check":
+					ok, d = lim.AllowPasswordCheck(s.account, s.ip)
+				case "checkfail":
+					lim.PasswordCheckFailed(s.account, s.ip)
+					continue
+				case "checkpass":
+					lim.PasswordCheckPassed(s.account, s.ip)
+					continue
+				case "checkabort":
+					lim.PasswordCheckAborted(s.account, s.ip)
 					continue
 				case "unregister":
 					lim.RegistrationAborted(s.ip)

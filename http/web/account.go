@@ -210,15 +210,30 @@ func (ui *UI) saveProfile(c *gin.Context) {
 	redirect(c, "/profile", msg)
 }
 
+// changePassword changes the signed-in user's password. Wrong current
+// passwords spend the same budgets as the JSON API's (the shared
+// Config.Limiter); an exhausted one answers 429 with Retry-After.
 func (ui *UI) changePassword(c *gin.Context) {
-	a := actorOf(c)
+	a, ip := actorOf(c), c.ClientIP()
+	if ok, d := ui.limiter.AllowPasswordCheck(a.ID, ip); !ok {
+		c.Header("Retry-After", ratelimit.RetryAfter(d))
+		ui.profileError(c, domain.Errorf(domain.KindRateLimited, "rate_limited",
+			"Too many wrong passwords. Please try again in %s.", waitText(d)))
+		return
+	}
 	_, err := ui.cfg.Commands.ChangePassword(c.Request.Context(), ui.meta(c), commands.ChangePassword{
 		UserID: a.ID, CurrentPassword: c.PostForm("current_password"), NewPassword: c.PostForm("new_password"),
 	})
 	if err != nil {
+		if domain.CodeOf(err) == commands.CodeWrongPassword {
+			ui.limiter.PasswordCheckFailed(a.ID, ip)
+		} else {
+			ui.limiter.PasswordCheckAborted(a.ID, ip)
+		}
 		ui.profileError(c, err)
 		return
 	}
+	ui.limiter.PasswordCheckPassed(a.ID, ip)
 	// The session is bound to the old password: renew it.
 	user, err := ui.cfg.Commands.LoadUser(c.Request.Context(), a.ID)
 	if err == nil {
@@ -240,7 +255,7 @@ func (ui *UI) profileError(c *gin.Context, err error) {
 	}
 	p := ui.newPage(c, "Your profile")
 	p.Fields, _, _ = fieldErrors(err)
-	if domain.CodeOf(err) == "wrong_password" && len(p.Fields) == 0 {
+	if domain.CodeOf(err) == commands.CodeWrongPassword && len(p.Fields) == 0 {
 		p.Fields = map[string][]string{"current_password": {"This is not your current password."}}
 	}
 	p.Error = msg

@@ -268,7 +268,7 @@ func fieldErrors(err error) (map[string][]string, string, bool) {
 // forbidden transitions…), or false when err should fail the request.
 func userMessage(err error) (string, bool) {
 	var de *domain.Error
-	if errors.As(err, &de) && (de.Kind == domain.KindConflict || de.Kind == domain.KindInvalid) {
+	if errors.As(err, &de) && (de.Kind == domain.KindConflict || de.Kind == domain.KindInvalid || de.Kind == domain.KindRateLimited) {
 		if de.Kind == domain.KindInvalid && len(de.Fields) > 0 {
 			return "Please correct the highlighted fields.", true
 		}

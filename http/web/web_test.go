@@ -279,6 +279,30 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
+// TestPasswordChangeRateLimited: after the default budget of wrong current
+// passwords (10), the profile's password form answers 429 with Retry-After
+// and a message, and does not change the password even when it is right.
+func TestPasswordChangeRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if r := c.post("/signup", url.Values{"email": {"pw@example.test"}, "username": {"pwuser"}, "password": {"correct horse battery"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign up: %d %s", r.status, r.body)
+	}
+	for i := range 10 {
+		r := c.post("/profile/password", url.Values{"current_password": {"wrong password"}, "new_password": {"new secret words"}})
+		if r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("wrong current password %d: %d", i, r.status)
+		}
+	}
+	r := c.post("/profile/password", url.Values{"current_password": {"correct horse battery"}, "new_password": {"new secret words"}})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "Too many wrong passwords") {
+		t.Fatalf("11th change: %d %q", r.status, r.header.Get("Retry-After"))
+	}
+	d := e.client()
+	d.signIn("pwuser", "correct horse battery") // unchanged
+}
+
 func TestSignUpSignInOutAndProfile(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
