@@ -40,6 +40,11 @@ const (
 // accessClaims are the claims of an access token.
 type accessClaims struct {
 	Role domain.Role `json:"role"`
+	// SessionID is the refresh-token family the token was issued with: one
+	// sign-in. Once the family is revoked (sign-out, password change,
+	// deactivation, a reused refresh token) its access tokens are refused
+	// too, not only its refresh tokens.
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -52,12 +57,14 @@ type tokenIssuer struct {
 	now      func() time.Time
 }
 
-// issue returns a signed access token for user and its expiry.
-func (t *tokenIssuer) issue(user *domain.User) (string, time.Time, error) {
+// issue returns a signed access token for user in session (its refresh
+// family) and its expiry.
+func (t *tokenIssuer) issue(user *domain.User, session uuid.UUID) (string, time.Time, error) {
 	now := t.now().UTC().Truncate(time.Second)
 	exp := now.Add(t.ttl)
 	claims := accessClaims{
-		Role: user.Role,
+		Role:      user.Role,
+		SessionID: session.String(),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    t.issuer,
 			Subject:   user.ID,
@@ -114,8 +121,9 @@ func hashToken(tok string) []byte {
 
 // authInfo is what the authenticate middleware learned about the caller.
 type authInfo struct {
-	Actor  domain.Actor
-	Method string // "", "bearer" or "cookie"
+	Actor   domain.Actor
+	Method  string    // "", "bearer" or "cookie"
+	Session uuid.UUID // the token's sign-in; uuid.Nil for tokens issued without one
 }
 
 const authKey = "palimpsest.auth"
@@ -135,8 +143,9 @@ func actorOf(c *gin.Context) domain.Actor { return authOf(c).Actor }
 
 // authenticate reads a bearer token or the access cookie. A request without
 // credentials continues anonymously; a bad bearer token is a 401, a bad
-// cookie token is ignored (the request continues anonymously). The account
-// must still be active (checked through a short cache, Config.UserCacheTTL).
+// cookie token is ignored (the request continues anonymously). The token's
+// sign-in must still be open, the account still active, and it acts with
+// its current role (all checked through short caches, Config.UserCacheTTL).
 // Cookie-authenticated unsafe requests must pass the CSRF check.
 func (s *Server) authenticate(c *gin.Context) {
 	var (
@@ -158,6 +167,16 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	claims, err := s.tokens.verify(token)
+	var session uuid.UUID
+	if err == nil {
+		session, err = s.openSession(c.Request.Context(), claims)
+		if errors.Is(err, errSessionEnded) {
+			err = errInvalidToken
+		} else if err != nil {
+			s.fail(c, fmt.Errorf("authenticate: %w", err))
+			return
+		}
+	}
 	if err != nil {
 		if method == "cookie" {
 			// A stale session cookie must not break public pages or the
@@ -186,9 +205,53 @@ func (s *Server) authenticate(c *gin.Context) {
 		s.fail(c, errCSRF)
 		return
 	}
-	c.Set(authKey, authInfo{Actor: domain.Actor{ID: claims.Subject, Role: claims.Role}, Method: method})
+	// The account's role now, not the one in the token: a demotion takes
+	// effect as soon as a deactivation does (Config.UserCacheTTL).
+	c.Set(authKey, authInfo{Actor: domain.Actor{ID: claims.Subject, Role: user.Role}, Method: method, Session: session})
 	c.Header("Cache-Control", "no-store")
 	c.Next()
+}
+
+// errSessionEnded means an access token's sign-in was revoked.
+var errSessionEnded = errors.New("the session has ended")
+
+// openSession returns the sign-in claims were issued in, or errSessionEnded
+// when it was revoked. A token without one (issued before tokens carried
+// it) passes until it expires.
+func (s *Server) openSession(ctx context.Context, claims *accessClaims) (uuid.UUID, error) {
+	if claims.SessionID == "" {
+		return uuid.Nil, nil
+	}
+	id, err := uuid.Parse(claims.SessionID)
+	if err != nil {
+		return uuid.Nil, errSessionEnded
+	}
+	open, err := s.sessions.get(ctx, id.String(), func(ctx context.Context, _ string) (bool, error) {
+		return s.auth.RefreshFamilyOpen(ctx, id)
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if !open {
+		return uuid.Nil, errSessionEnded
+	}
+	return id, nil
+}
+
+// endSession revokes one sign-in: its refresh tokens and, on this node at
+// once and on others within Config.UserCacheTTL, its access tokens.
+func (s *Server) endSession(ctx context.Context, family uuid.UUID) error {
+	defer s.sessions.forget(family.String())
+	return s.auth.RevokeRefreshFamily(ctx, family, s.cfg.Now().UTC())
+}
+
+// EndUserSessions ends every sign-in of a user but keep (uuid.Nil: all of
+// them), as endSession does. The web UI calls it after a password change
+// made there, so the account's API sessions end as they do when the
+// password is changed through the API.
+func (s *Server) EndUserSessions(ctx context.Context, userID string, keep uuid.UUID) error {
+	defer s.sessions.forgetAll()
+	return s.auth.RevokeUserRefreshTokens(ctx, userID, keep, s.cfg.Now().UTC())
 }
 
 func unsafeMethod(m string) bool {
@@ -271,52 +334,60 @@ func wantsCookieSession(c *gin.Context) bool {
 	return strings.EqualFold(c.GetHeader(sessionHeader), "cookie")
 }
 
-// userCache caches the account state behind access tokens for a short TTL,
-// so a request costs no stream read while a deactivation still takes effect
-// within the TTL.
-type userCache struct {
+// shortCache caches, for a short TTL, what every authenticated request
+// checks (the account behind a token, whether its session is still open),
+// so a request costs no read while a change still takes effect within the
+// TTL. The node that makes a change forgets the entry at once.
+type shortCache[V any] struct {
 	ttl time.Duration
 	now func() time.Time
 	mu  sync.Mutex
-	m   map[string]cachedUser
+	m   map[string]cached[V]
 }
 
-type cachedUser struct {
-	user *domain.User
-	at   time.Time
+type cached[V any] struct {
+	v  V
+	at time.Time
 }
 
-// maxCachedUsers bounds the cache; it is simply cleared when full.
-const maxCachedUsers = 10000
+// maxCached bounds a shortCache; it is simply cleared when full.
+const maxCached = 10000
 
-func newUserCache(ttl time.Duration, now func() time.Time) *userCache {
-	return &userCache{ttl: ttl, now: now, m: make(map[string]cachedUser)}
+func newShortCache[V any](ttl time.Duration, now func() time.Time) *shortCache[V] {
+	return &shortCache[V]{ttl: ttl, now: now, m: make(map[string]cached[V])}
 }
 
-func (u *userCache) get(ctx context.Context, id string, load func(context.Context, string) (*domain.User, error)) (*domain.User, error) {
-	now := u.now()
-	u.mu.Lock()
-	e, ok := u.m[id]
-	u.mu.Unlock()
-	if ok && now.Sub(e.at) < u.ttl {
-		return e.user, nil
+func (c *shortCache[V]) get(ctx context.Context, key string, load func(context.Context, string) (V, error)) (V, error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < c.ttl {
+		return e.v, nil
 	}
-	user, err := load(ctx, id)
+	v, err := load(ctx, key)
 	if err != nil {
-		return nil, err
+		return v, err
 	}
-	u.mu.Lock()
-	if len(u.m) >= maxCachedUsers {
-		clear(u.m)
+	c.mu.Lock()
+	if len(c.m) >= maxCached {
+		clear(c.m)
 	}
-	u.m[id] = cachedUser{user: user, at: now}
-	u.mu.Unlock()
-	return user, nil
+	c.m[key] = cached[V]{v: v, at: now}
+	c.mu.Unlock()
+	return v, nil
 }
 
-// forget drops a user from the cache (after this node changed the account).
-func (u *userCache) forget(id string) {
-	u.mu.Lock()
-	delete(u.m, id)
-	u.mu.Unlock()
+// forget drops key (after this node changed what it caches).
+func (c *shortCache[V]) forget(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
+// forgetAll drops every entry (after a change to entries it cannot name).
+func (c *shortCache[V]) forgetAll() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }

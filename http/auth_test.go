@@ -1,14 +1,17 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/palimpsest-cms/palimpsest/domain"
 )
@@ -117,6 +120,10 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if r3.Status != 401 || r3.problem(t).Code != "invalid_refresh_token" {
 		t.Fatalf("successor after reuse: %d %s", r3.Status, r3.Body)
 	}
+	// So does the access token issued with the successor: the family is one sign-in.
+	if r := e.do(req{Method: "GET", Path: "/api/v1/me", Token: s.AccessToken}); r.Status != 401 {
+		t.Fatalf("access token of the revoked family: %d %s", r.Status, r.Body)
+	}
 	// The database holds only hashes.
 	var n int
 	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM auth_refresh_tokens WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, s.RefreshToken[:16]).Scan(&n); err != nil || n != 0 {
@@ -128,6 +135,55 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	if r := refresh(other.Refresh); r.Status != 401 {
 		t.Fatalf("refresh after logout: %d", r.Status)
 	}
+}
+
+// TestSignOutEndsAccessTokens: signing out revokes the sign-in's access
+// token at once, not when it expires; other sign-ins go on.
+func TestSignOutEndsAccessTokens(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.register("admin")
+	a, b := e.login("admin", testPassword), e.login("admin", testPassword)
+	me := func(tok string) int { return e.do(req{Method: "GET", Path: "/api/v1/me", Token: tok}).Status }
+	if me(a.Access) != 200 || me(b.Access) != 200 {
+		t.Fatal("fresh sign-ins refused")
+	}
+	e.must(204, req{Method: "POST", Path: "/api/v1/auth/logout", Token: a.Access, Body: map[string]any{"refresh_token": a.Refresh}})
+	if st := me(a.Access); st != 401 {
+		t.Fatalf("access token after its sign-out: %d", st)
+	}
+	if st := me(b.Access); st != 200 {
+		t.Fatalf("other sign-in after a sign-out: %d", st)
+	}
+}
+
+// TestPasswordChangeEndsOtherSessions: a password change through the API
+// ends every other sign-in of the account (access and refresh tokens),
+// while the caller's goes on; one through the web UI ends them all.
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	admin := e.register("admin")
+	other := e.login("admin", testPassword)
+	e.must(200, req{Method: "PUT", Path: "/api/v1/me/password", Token: admin.Access,
+		Body: map[string]any{"current_password": testPassword, "new_password": "a brand new secret"}})
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: admin.Access})
+	e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": admin.Refresh}})
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Token: other.Access})
+	e.must(401, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": other.Refresh}})
+
+	// Through the UI, wired as cmd/cms wires it.
+	api := e.login("admin", "a brand new secret")
+	site := uiServerWith(t, e, nil, func(ctx context.Context, id string) error { return e.srv.EndUserSessions(ctx, id, uuid.Nil) })
+	c := newUIClient(t, site)
+	if st, _, body := c.post("/signin", url.Values{"login": {"admin"}, "password": {"a brand new secret"}, "next": {"/"}}); st != http.StatusSeeOther {
+		t.Fatalf("UI sign-in: %d %s", st, body)
+	}
+	if st, _, body := c.post("/profile/password", url.Values{"current_password": {"a brand new secret"}, "new_password": {"yet another secret"}}); st != http.StatusSeeOther {
+		t.Fatalf("UI password change: %d %s", st, body)
+	}
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Token: api.Access})
+	e.must(401, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": api.Refresh}})
 }
 
 func TestDeactivatedUserLockedOut(t *testing.T) {
@@ -154,17 +210,22 @@ func TestDeactivatedUserLockedOut(t *testing.T) {
 	e.login("reader", testPassword)
 }
 
-func TestRoleChangeTakesEffectOnRefresh(t *testing.T) {
+// TestRoleChangeTakesEffectAtOnce: the token's role claim is not trusted
+// for authorization; the account's current role is. A promotion works
+// with the token already held, a demotion takes rights away from it, and
+// a refresh then carries the new role.
+func TestRoleChangeTakesEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	admin := e.register("admin")
 	u := e.register("writer")
-	e.must(403, req{Method: "POST", Path: "/api/v1/posts", Token: u.Access, Body: map[string]any{"title": "a", "body": "b"}})
+	draft := req{Method: "POST", Path: "/api/v1/posts", Token: u.Access, Body: map[string]any{"title": "a", "body": "b"}}
+	e.must(403, draft)
 	e.must(200, req{Method: "PUT", Path: "/api/v1/users/" + u.ID + "/role", Token: admin.Access, Body: map[string]any{"role": "author"}})
+	e.must(201, draft) // same token, role claim still "reader"
 	r := e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": u.Refresh}})
 	var s struct {
-		AccessToken string `json:"access_token"`
-		User        struct {
+		User struct {
 			Role string `json:"role"`
 		} `json:"user"`
 	}
@@ -172,7 +233,13 @@ func TestRoleChangeTakesEffectOnRefresh(t *testing.T) {
 	if s.User.Role != "author" {
 		t.Fatalf("role after refresh: %q", s.User.Role)
 	}
-	e.must(201, req{Method: "POST", Path: "/api/v1/posts", Token: s.AccessToken, Body: map[string]any{"title": "a", "body": "b"}})
+	// A second admin demoted: its token, which says admin, no longer is.
+	boss := e.register("boss")
+	e.must(200, req{Method: "PUT", Path: "/api/v1/users/" + boss.ID + "/role", Token: admin.Access, Body: map[string]any{"role": "admin"}})
+	e.must(200, req{Method: "GET", Path: "/api/v1/users", Token: boss.Access})
+	e.must(200, req{Method: "PUT", Path: "/api/v1/users/" + boss.ID + "/role", Token: admin.Access, Body: map[string]any{"role": "reader"}})
+	e.must(403, req{Method: "GET", Path: "/api/v1/users", Token: boss.Access})
+	e.must(403, req{Method: "PUT", Path: "/api/v1/users/" + u.ID + "/role", Token: boss.Access, Body: map[string]any{"role": "admin"}})
 }
 
 func TestLoginRateLimit(t *testing.T) {

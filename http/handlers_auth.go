@@ -224,7 +224,7 @@ func (s *Server) rotateSession(ctx context.Context, tok string) (session, error)
 		return session{}, err
 	}
 	if user == nil || err != nil || !user.Active() {
-		if rerr := s.auth.RevokeRefreshFamily(ctx, stored.FamilyID, now); rerr != nil {
+		if rerr := s.endSession(ctx, stored.FamilyID); rerr != nil {
 			return session{}, rerr
 		}
 		return session{}, domain.Errorf(domain.KindUnauthenticated, "account_deactivated", "this account is deactivated")
@@ -234,10 +234,13 @@ func (s *Server) rotateSession(ctx context.Context, tok string) (session, error)
 		return session{}, err
 	}
 	if _, err := s.auth.RotateRefreshToken(ctx, hash, postgres.RefreshToken{Hash: nextHash, IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}, now); err != nil {
+		if errors.Is(err, postgres.ErrRefreshTokenReused) {
+			s.sessions.forget(stored.FamilyID.String()) // the store revoked the family
+		}
 		return session{}, s.refreshError(err)
 	}
 	s.users.forget(user.ID)
-	access, exp, err := s.tokens.issue(user)
+	access, exp, err := s.tokens.issue(user, stored.FamilyID)
 	if err != nil {
 		return session{}, err
 	}
@@ -246,7 +249,8 @@ func (s *Server) rotateSession(ctx context.Context, tok string) (session, error)
 
 // newSession issues an access token and a refresh token of a new family.
 func (s *Server) newSession(ctx context.Context, user *domain.User) (session, error) {
-	access, exp, err := s.tokens.issue(user)
+	family := uuid.New()
+	access, exp, err := s.tokens.issue(user, family)
 	if err != nil {
 		return session{}, err
 	}
@@ -255,7 +259,7 @@ func (s *Server) newSession(ctx context.Context, user *domain.User) (session, er
 		return session{}, err
 	}
 	now := s.cfg.Now().UTC()
-	if err := s.auth.CreateRefreshToken(ctx, postgres.RefreshToken{Hash: hash, FamilyID: uuid.New(), UserID: user.ID,
+	if err := s.auth.CreateRefreshToken(ctx, postgres.RefreshToken{Hash: hash, FamilyID: family, UserID: user.ID,
 		IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}); err != nil {
 		return session{}, err
 	}
@@ -272,9 +276,9 @@ func (s *Server) refreshError(err error) error {
 	return err
 }
 
-// logout revokes the session of a refresh token (POST /api/v1/auth/logout)
-// and clears the session cookies. The refresh token must belong to the
-// signed-in caller.
+// logout revokes the session of a refresh token (POST /api/v1/auth/logout):
+// its refresh tokens and its access tokens. It clears the session cookies.
+// The refresh token must belong to the signed-in caller.
 func (s *Server) logout(c *gin.Context) {
 	a := actorOf(c)
 	if a.Anonymous() {
@@ -299,7 +303,7 @@ func (s *Server) logout(c *gin.Context) {
 		s.fail(c, errRefreshInvalid)
 		return
 	}
-	if err := s.auth.RevokeRefreshFamily(ctx, stored.FamilyID, s.cfg.Now().UTC()); err != nil {
+	if err := s.endSession(ctx, stored.FamilyID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -381,7 +385,8 @@ type passwordRequest struct {
 }
 
 // putPassword changes the caller's password (PUT /api/v1/me/password) and
-// revokes every refresh token of the account: other sessions end. Wrong
+// ends every other sign-in of the account (refresh and access tokens); the
+// caller's own goes on. Wrong
 // current passwords are rate limited per account and per IP, like sign-ins.
 func (s *Server) putPassword(c *gin.Context) {
 	var req passwordRequest
@@ -406,7 +411,7 @@ func (s *Server) putPassword(c *gin.Context) {
 		return
 	}
 	s.limiter.PasswordCheckPassed(id, ip)
-	if err := s.auth.RevokeUserRefreshTokens(c.Request.Context(), id, s.cfg.Now().UTC()); err != nil {
+	if err := s.EndUserSessions(c.Request.Context(), id, authOf(c).Session); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -451,7 +456,7 @@ func (s *Server) deactivateUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.auth.RevokeUserRefreshTokens(c.Request.Context(), id, s.cfg.Now().UTC()); err != nil {
+	if err := s.EndUserSessions(c.Request.Context(), id, uuid.Nil); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -57,6 +58,11 @@ func TestRegistrationRateLimit(t *testing.T) {
 // uiServer serves the web UI over e's commands and read models with lim,
 // as cmd/cms does next to the API.
 func uiServer(t *testing.T, e *testEnv, lim *ratelimit.Limiter) string {
+	return uiServerWith(t, e, lim, nil)
+}
+
+// uiServerWith is uiServer with the UI's EndSessions hook.
+func uiServerWith(t *testing.T, e *testEnv, lim *ratelimit.Limiter, endSessions func(context.Context, string) error) string {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	waiter := projections.NewWaiter(e.pool, logger)
@@ -68,7 +74,7 @@ func uiServer(t *testing.T, e *testEnv, lim *ratelimit.Limiter) string {
 		t.Fatal(err)
 	}
 	ui, err := web.New(web.Config{Commands: e.commands, Reader: postgres.NewReader(e.pool), Waiter: waiter,
-		Sessions: sessions, Logger: logger, BaseURL: "http://blog.test", Limiter: lim})
+		Sessions: sessions, Logger: logger, BaseURL: "http://blog.test", Limiter: lim, EndSessions: endSessions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,34 +91,51 @@ func uiServer(t *testing.T, e *testEnv, lim *ratelimit.Limiter) string {
 
 var csrfFieldRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-// uiPost submits a form to the UI the way a browser does: load the form
-// for the CSRF token, then post it.
-func uiPost(t *testing.T, base, form string, values url.Values) (int, http.Header, string) {
-	t.Helper()
+// uiClient is a browser of the UI at base: it keeps its cookies.
+type uiClient struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func newUIClient(t *testing.T, base string) *uiClient {
 	jar, _ := cookiejar.New(nil)
 	// A transport of its own: httptest servers of parallel tests close the
 	// default transport's idle connections when they stop.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Get(base + form)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &uiClient{t: t, base: base, client: &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// post submits a form the way a browser does: with the CSRF token of the
+// sign-in page, which every page of the session shares.
+func (c *uiClient) post(path string, values url.Values) (int, http.Header, string) {
+	c.t.Helper()
+	res, err := c.client.Get(c.base + "/signin")
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	m := csrfFieldRe.FindSubmatch(b)
 	if m == nil {
-		t.Fatalf("no CSRF token on %s", form)
+		c.t.Fatalf("no CSRF token on /signin")
 	}
 	values.Set("_csrf", string(m[1]))
-	res, err = client.PostForm(base+form, values)
+	res, err = c.client.PostForm(c.base+path, values)
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ = io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, string(b)
+}
+
+// uiPost submits a form to the UI from a new browser.
+func uiPost(t *testing.T, base, form string, values url.Values) (int, http.Header, string) {
+	t.Helper()
+	return newUIClient(t, base).post(form, values)
 }
 
 // TestAPIAndUIShareLimits alternates between the API and the UI: both draw

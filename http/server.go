@@ -6,13 +6,18 @@
 //
 // Security decisions worth knowing:
 //   - Access tokens are HS256 JWTs (algorithm allow-list, issuer, audience,
-//     expiry and iat required). Their role claim is the role at sign-in or
-//     the last refresh: role changes take effect on refresh. Deactivation
-//     takes effect within Config.UserCacheTTL (default 5 s): every request
-//     checks the account state through a short per-node cache.
+//     expiry and iat required). Every request checks the account through a
+//     short per-node cache (Config.UserCacheTTL, default 5 s; the node that
+//     makes a change forgets the account at once): a deactivation or a role
+//     change takes effect within that time, whatever the token's role claim
+//     (the role at sign-in or the last refresh, for clients to read) says.
 //   - Refresh tokens are 32 random bytes, stored only as SHA-256 hashes,
 //     rotated on every use; presenting a used one revokes its whole family.
-//     Password changes and deactivation revoke all of a user's tokens.
+//     A family is one sign-in, and its access tokens carry its ID ("sid"):
+//     signing out, a password change (every other sign-in of the account,
+//     also when changed in the web UI), deactivation and reuse detection
+//     revoke families, and their access tokens stop working within
+//     Config.UserCacheTTL too, not only when they expire.
 //   - Failed sign-ins are limited by in-memory token buckets per account and
 //     per client IP, registrations per client IP (package ratelimit; per
 //     node, N nodes allow N times the budget). The web UI shares the buckets
@@ -39,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palimpsest-cms/palimpsest/commands"
+	"github.com/palimpsest-cms/palimpsest/domain"
 	"github.com/palimpsest-cms/palimpsest/eventstore"
 	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/http/readcache"
@@ -107,9 +113,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MinPositionTimeout bounds X-Min-Position waits (default 3 s).
 	MinPositionTimeout time.Duration
-	// UserCacheTTL is how long the active-account check of an access token
-	// is cached per user (default 5 s): a deactivated user's access token
-	// stops working at most this long after the deactivation.
+	// UserCacheTTL is how long the checks behind an access token (the
+	// account's state and role, whether its sign-in is still open) are
+	// cached per node (default 5 s): a deactivation, role change or
+	// sign-out made on another node reaches a token at most this long later.
 	UserCacheTTL time.Duration
 	// Logger receives access logs and internal errors (default slog.Default()).
 	Logger *slog.Logger
@@ -286,9 +293,12 @@ type Server struct {
 	auth    *postgres.AuthStore
 	tokens  *tokenIssuer
 	limiter *ratelimit.Limiter
-	users   *userCache
-	metrics *httpMetrics
-	cors    map[string]bool
+	users   *shortCache[*domain.User]
+	// sessions caches whether a refresh family (an access token's sign-in)
+	// is still open.
+	sessions *shortCache[bool]
+	metrics  *httpMetrics
+	cors     map[string]bool
 	// public caches responses every publicViewer gets (cache.go); nil
 	// when disabled.
 	public *readcache.Cache[encodedResponse]
@@ -303,12 +313,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		auth:    postgres.NewAuthStore(cfg.Pool),
-		limiter: cfg.Limiter,
-		users:   newUserCache(cfg.UserCacheTTL, cfg.Now),
-		cors:    make(map[string]bool, len(cfg.CORSOrigins)),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		auth:     postgres.NewAuthStore(cfg.Pool),
+		limiter:  cfg.Limiter,
+		users:    newShortCache[*domain.User](cfg.UserCacheTTL, cfg.Now),
+		sessions: newShortCache[bool](cfg.UserCacheTTL, cfg.Now),
+		cors:     make(map[string]bool, len(cfg.CORSOrigins)),
 	}
 	for _, o := range cfg.CORSOrigins {
 		s.cors[o] = true

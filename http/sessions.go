@@ -40,11 +40,14 @@ func (ss *Sessions) verify(ctx context.Context, token string) (domain.Actor, boo
 	if err != nil {
 		return domain.Actor{}, false
 	}
+	if _, err := ss.s.openSession(ctx, claims); err != nil {
+		return domain.Actor{}, false
+	}
 	user, err := ss.s.users.get(ctx, claims.Subject, ss.s.cfg.Commands.LoadUser)
 	if err != nil || !user.Active() {
 		return domain.Actor{}, false
 	}
-	return domain.Actor{ID: claims.Subject, Role: claims.Role}, true
+	return domain.Actor{ID: claims.Subject, Role: user.Role}, true
 }
 
 // Middleware renews an expired or missing access cookie from the refresh
@@ -102,7 +105,7 @@ func (ss *Sessions) SignOut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil // unknown token: nothing to revoke
 	}
-	if err := ss.s.auth.RevokeRefreshFamily(r.Context(), stored.FamilyID, ss.s.cfg.Now().UTC()); err != nil {
+	if err := ss.s.endSession(r.Context(), stored.FamilyID); err != nil {
 		return fmt.Errorf("sign out: %w", err)
 	}
 	return nil

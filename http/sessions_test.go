@@ -85,6 +85,12 @@ func TestSessionsForWebUI(t *testing.T) {
 	if got := call("GET", "/whoami", s2[refreshCookie]).Body.String(); got != "anonymous" {
 		t.Fatalf("after sign-out: %q", got)
 	}
-	// The API accepts the web session's access cookie too.
-	e.must(200, req{Method: "GET", Path: "/api/v1/me", Header: map[string]string{"Cookie": accessCookie + "=" + s2[accessCookie].Value}})
+	// ... and its access cookie, which the API refuses from then on.
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Header: map[string]string{"Cookie": accessCookie + "=" + s2[accessCookie].Value}})
+	if got := call("GET", "/whoami", s2[accessCookie]).Body.String(); got != "anonymous" {
+		t.Fatalf("access cookie after sign-out: %q", got)
+	}
+	// The API accepts a web session's access cookie.
+	s3 := cookiesOf(call("POST", "/signin"))
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Header: map[string]string{"Cookie": accessCookie + "=" + s3[accessCookie].Value}})
 }

@@ -125,8 +125,13 @@ func (s *AuthStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next
 	if err != nil {
 		return old, fmt.Errorf("rotate refresh token: %w", err)
 	}
+	var closed bool // see RefreshFamilyOpen
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth_refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)`,
+		old.FamilyID).Scan(&closed); err != nil {
+		return old, fmt.Errorf("rotate refresh token: %w", err)
+	}
 	switch {
-	case old.RevokedAt != nil:
+	case old.RevokedAt != nil, closed:
 		return old, ErrRefreshTokenRevoked
 	case old.UsedAt != nil:
 		if _, err := tx.Exec(ctx, `UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, old.FamilyID, now); err != nil {
@@ -152,6 +157,20 @@ func (s *AuthStore) RotateRefreshToken(ctx context.Context, oldHash []byte, next
 	return old, nil
 }
 
+// RefreshFamilyOpen reports whether a family (one sign-in) is still open:
+// it has tokens and none of them was revoked. A family whose rows were
+// purged (long expired) is closed. Revocation marks every token of the
+// family, but a rotation racing with it can add one the revocation did not
+// see: one revoked token closes the family.
+func (s *AuthStore) RefreshFamilyOpen(ctx context.Context, familyID uuid.UUID) (bool, error) {
+	var open bool
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(bool_and(revoked_at IS NULL), false) FROM auth_refresh_tokens WHERE family_id = $1`,
+		familyID).Scan(&open); err != nil {
+		return false, fmt.Errorf("refresh family open: %w", err)
+	}
+	return open, nil
+}
+
 // RevokeRefreshFamily revokes every token of a family.
 func (s *AuthStore) RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID, now time.Time) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`, familyID, now); err != nil {
@@ -160,10 +179,12 @@ func (s *AuthStore) RevokeRefreshFamily(ctx context.Context, familyID uuid.UUID,
 	return nil
 }
 
-// RevokeUserRefreshTokens revokes every refresh token of a user (used when
-// an account is deactivated).
-func (s *AuthStore) RevokeUserRefreshTokens(ctx context.Context, userID string, now time.Time) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, now); err != nil {
+// RevokeUserRefreshTokens revokes every refresh token of a user except
+// those of family keep (uuid.Nil: none kept): after a password change (the
+// session that made it is kept) or a deactivation.
+func (s *AuthStore) RevokeUserRefreshTokens(ctx context.Context, userID string, keep uuid.UUID, now time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND family_id <> $3 AND revoked_at IS NULL`,
+		userID, now, keep); err != nil {
 		return fmt.Errorf("revoke refresh tokens of user: %w", err)
 	}
 	return nil

@@ -126,6 +126,55 @@ func TestAuthRefreshRotation(t *testing.T) {
 	}
 }
 
+// TestAuthRefreshFamilyOpen: a family (one sign-in) is open until one of
+// its tokens is revoked; a purged or unknown family is closed; a user-wide
+// revocation can keep one family; and a token that a revocation missed
+// (inserted by a racing rotation) cannot be rotated once its family has a
+// revoked token.
+func TestAuthRefreshFamilyOpen(t *testing.T) {
+	t.Parallel()
+	s := newAuthStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	h := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	open := func(fam uuid.UUID) bool {
+		t.Helper()
+		ok, err := s.RefreshFamilyOpen(ctx, fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	famA, famB, famC := uuid.New(), uuid.New(), uuid.New()
+	for i, f := range []uuid.UUID{famA, famB, famC} {
+		if err := s.CreateRefreshToken(ctx, RefreshToken{Hash: h(byte(i + 1)), FamilyID: f, UserID: "u1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !open(famA) || !open(famB) || !open(famC) || open(uuid.New()) {
+		t.Fatal("fresh families should be open, an unknown one closed")
+	}
+	if err := s.RevokeUserRefreshTokens(ctx, "u1", famB, now); err != nil {
+		t.Fatal(err)
+	}
+	if open(famA) || !open(famB) || open(famC) {
+		t.Fatalf("after revoking all but B: A %v B %v C %v", open(famA), open(famB), open(famC))
+	}
+	// A rotation racing with the revocation of B left a live successor.
+	if err := s.RevokeRefreshFamily(ctx, famB, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRefreshToken(ctx, RefreshToken{Hash: h(9), FamilyID: famB, UserID: "u1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if open(famB) {
+		t.Fatal("a family with a revoked token is open")
+	}
+	if _, err := s.RotateRefreshToken(ctx, h(9), RefreshToken{Hash: h(10), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, now); !errors.Is(err, ErrRefreshTokenRevoked) {
+		t.Fatalf("rotating the token a revocation missed: %v", err)
+	}
+}
+
 func TestAuthIdempotencyClaims(t *testing.T) {
 	t.Parallel()
 	s := newAuthStore(t)

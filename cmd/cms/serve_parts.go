@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/palimpsest-cms/palimpsest/commands"
@@ -68,6 +69,10 @@ func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *command
 		BaseURL:          baseURL,
 		SecureCookies:    serveOpts.secureCookies,
 		Limiter:          limiter,
+		// A password changed in the UI ends the account's API sessions too.
+		EndSessions: func(ctx context.Context, userID string) error {
+			return api.EndUserSessions(ctx, userID, uuid.Nil)
+		},
 		// The anonymous public pages and the history views are cached
 		// until a projection commits (waiter's generation), like the
 		// API's public responses, under the same TTL knob.

@@ -234,6 +234,12 @@ func (ui *UI) changePassword(c *gin.Context) {
 		return
 	}
 	ui.limiter.PasswordCheckPassed(a.ID, ip)
+	if ui.cfg.EndSessions != nil {
+		if err := ui.cfg.EndSessions(c.Request.Context(), a.ID); err != nil {
+			ui.fail(c, err)
+			return
+		}
+	}
 	// The session is bound to the old password: renew it.
 	user, err := ui.cfg.Commands.LoadUser(c.Request.Context(), a.ID)
 	if err == nil {

@@ -105,6 +105,12 @@ type Config struct {
 	// a limiter of its own with the default limits. Client IPs come from
 	// gin's Context.ClientIP: set the engine's trusted proxies.
 	Limiter *ratelimit.Limiter
+	// EndSessions, when set, ends every other sign-in of a user after the
+	// user changed their password here, e.g. the JSON API's sessions
+	// ((*httpapi.Server).EndUserSessions), as a password change through the
+	// API does. The UI's own cookie sessions need no help: they are bound
+	// to the password.
+	EndSessions func(ctx context.Context, userID string) error
 	// Generations tells the page caches when the read models may have
 	// changed (default: Waiter, when it implements readcache.Generationer
 	// as *projections.Waiter does). Nil disables the caches. See cache.go.
