@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/palimpsest-cms/palimpsest/domain"
+	"github.com/palimpsest-cms/palimpsest/postgres"
 )
 
 // Cookie names of browser sessions.
@@ -226,9 +227,7 @@ func (s *Server) openSession(ctx context.Context, claims *accessClaims) (uuid.UU
 	if err != nil {
 		return uuid.Nil, errSessionEnded
 	}
-	open, err := s.sessions.get(ctx, id.String(), func(ctx context.Context, _ string) (bool, error) {
-		return s.auth.RefreshFamilyOpen(ctx, id)
-	})
+	open, err := s.familyOpen(ctx, id)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -236,6 +235,49 @@ func (s *Server) openSession(ctx context.Context, claims *accessClaims) (uuid.UU
 		return uuid.Nil, errSessionEnded
 	}
 	return id, nil
+}
+
+// familyOpen reports, through the short cache, whether a sign-in is open.
+func (s *Server) familyOpen(ctx context.Context, family uuid.UUID) (bool, error) {
+	return s.sessions.get(ctx, family.String(), func(ctx context.Context, _ string) (bool, error) {
+		return s.auth.RefreshFamilyOpen(ctx, family)
+	})
+}
+
+// OpenSession records a sign-in made elsewhere (the web UI's cookie
+// sessions: web.SessionStore) as a refresh family whose only token nobody
+// holds. It ends alone (EndSession) or with the account's other sign-ins
+// (a password change, a deactivation). It returns the family's ID.
+func (s *Server) OpenSession(ctx context.Context, userID string, expires time.Time) (string, error) {
+	_, hash, err := newRefreshToken() // the token is dropped: only the family matters
+	if err != nil {
+		return "", err
+	}
+	family := uuid.New()
+	if err := s.auth.CreateRefreshToken(ctx, postgres.RefreshToken{Hash: hash, FamilyID: family, UserID: userID,
+		IssuedAt: s.cfg.Now().UTC(), ExpiresAt: expires}); err != nil {
+		return "", err
+	}
+	return family.String(), nil
+}
+
+// SessionOpen reports whether a sign-in of OpenSession is still open
+// (cached for Config.UserCacheTTL).
+func (s *Server) SessionOpen(ctx context.Context, id string) (bool, error) {
+	family, err := uuid.Parse(id)
+	if err != nil {
+		return false, nil
+	}
+	return s.familyOpen(ctx, family)
+}
+
+// EndSession ends a sign-in of OpenSession.
+func (s *Server) EndSession(ctx context.Context, id string) error {
+	family, err := uuid.Parse(id)
+	if err != nil {
+		return nil // not one of ours: nothing to end
+	}
+	return s.endSession(ctx, family)
 }
 
 // endSession revokes one sign-in: its refresh tokens and, on this node at

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 
 	"github.com/palimpsest-cms/palimpsest/domain"
 )
@@ -174,7 +172,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 
 	// Through the UI, wired as cmd/cms wires it.
 	api := e.login("admin", "a brand new secret")
-	site := uiServerWith(t, e, nil, func(ctx context.Context, id string) error { return e.srv.EndUserSessions(ctx, id, uuid.Nil) })
+	site := uiServerWith(t, e, nil, true)
 	c := newUIClient(t, site)
 	if st, _, body := c.post("/signin", url.Values{"login": {"admin"}, "password": {"a brand new secret"}, "next": {"/"}}); st != http.StatusSeeOther {
 		t.Fatalf("UI sign-in: %d %s", st, body)
@@ -184,6 +182,51 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	}
 	e.must(401, req{Method: "GET", Path: "/api/v1/me", Token: api.Access})
 	e.must(401, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": api.Refresh}})
+	if st := c.get("/profile"); st != http.StatusOK {
+		t.Fatalf("the UI session that changed the password: %d", st)
+	}
+}
+
+// TestUISignOutEndsCopiedCookies: with the UI's sessions kept by the API
+// (as cmd/cms wires them), signing out of the UI ends the sign-in for any
+// copy of its cookie too, and an admin's deactivation or an API password
+// change ends UI sign-ins.
+func TestUISignOutEndsCopiedCookies(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	admin := e.register("admin")
+	u := e.register("writer")
+	site := uiServerWith(t, e, nil, true)
+	signedIn := func(login, password string) *uiClient {
+		c := newUIClient(t, site)
+		if st, _, body := c.post("/signin", url.Values{"login": {login}, "password": {password}, "next": {"/"}}); st != http.StatusSeeOther {
+			t.Fatalf("UI sign-in: %d %s", st, body)
+		}
+		return c
+	}
+	c := signedIn("writer", testPassword)
+	thief := c.clone()
+	if st := thief.get("/profile"); st != http.StatusOK {
+		t.Fatalf("copied cookie before sign-out: %d", st)
+	}
+	if st, _, _ := c.post("/signout", url.Values{}); st != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", st)
+	}
+	if st := thief.get("/profile"); st != http.StatusSeeOther { // to the sign-in page
+		t.Fatalf("copied cookie after sign-out: %d", st)
+	}
+	// A password change through the API, and a deactivation, end UI sign-ins.
+	c = signedIn("writer", testPassword)
+	e.must(200, req{Method: "PUT", Path: "/api/v1/me/password", Token: u.Access,
+		Body: map[string]any{"current_password": testPassword, "new_password": "a brand new secret"}})
+	if st := c.get("/profile"); st != http.StatusSeeOther {
+		t.Fatalf("UI sign-in after an API password change: %d", st)
+	}
+	c = signedIn("writer", "a brand new secret")
+	e.must(200, req{Method: "POST", Path: "/api/v1/users/" + u.ID + "/deactivate", Token: admin.Access})
+	if st := c.get("/profile"); st != http.StatusSeeOther {
+		t.Fatalf("UI sign-in after deactivation: %d", st)
+	}
 }
 
 func TestDeactivatedUserLockedOut(t *testing.T) {

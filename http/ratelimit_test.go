@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/palimpsest-cms/palimpsest/http/ratelimit"
 	"github.com/palimpsest-cms/palimpsest/http/web"
@@ -58,18 +59,26 @@ func TestRegistrationRateLimit(t *testing.T) {
 // uiServer serves the web UI over e's commands and read models with lim,
 // as cmd/cms does next to the API.
 func uiServer(t *testing.T, e *testEnv, lim *ratelimit.Limiter) string {
-	return uiServerWith(t, e, lim, nil)
+	return uiServerWith(t, e, lim, false)
 }
 
-// uiServerWith is uiServer with the UI's EndSessions hook.
-func uiServerWith(t *testing.T, e *testEnv, lim *ratelimit.Limiter, endSessions func(context.Context, string) error) string {
+// uiServerWith is uiServer, with the UI's sessions wired to the API's as
+// cmd/cms wires them when wired is set (web.CookieSessionsConfig.Store,
+// web.Config.EndSessions).
+func uiServerWith(t *testing.T, e *testEnv, lim *ratelimit.Limiter, wired bool) string {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	waiter := projections.NewWaiter(e.pool, logger)
 	t.Cleanup(func() { _ = waiter.Close() })
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	sessions, err := web.NewCookieSessions(web.CookieSessionsConfig{Key: key, Users: e.commands.LoadUser})
+	sc := web.CookieSessionsConfig{Key: key, Users: e.commands.LoadUser}
+	var endSessions func(context.Context, string) error
+	if wired {
+		sc.Store = e.srv
+		endSessions = func(ctx context.Context, id string) error { return e.srv.EndUserSessions(ctx, id, uuid.Nil) }
+	}
+	sessions, err := web.NewCookieSessions(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +139,26 @@ func (c *uiClient) post(path string, values url.Values) (int, http.Header, strin
 	defer res.Body.Close()
 	b, _ = io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, string(b)
+}
+
+// get loads path and returns the status (redirects are not followed).
+func (c *uiClient) get(path string) int {
+	c.t.Helper()
+	res, err := c.client.Get(c.base + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// clone returns another browser holding a copy of c's cookies.
+func (c *uiClient) clone() *uiClient {
+	d := newUIClient(c.t, c.base)
+	u, _ := url.Parse(c.base)
+	d.client.Jar.SetCookies(u, c.client.Jar.Cookies(u))
+	return d
 }
 
 // uiPost submits a form to the UI from a new browser.

@@ -49,7 +49,9 @@ func withWebUI(ctx context.Context, env *Env, api *httpapi.Server, cmds *command
 	if err != nil {
 		return nil, fmt.Errorf("web session key: %w", err)
 	}
-	sessions, err := web.NewCookieSessions(web.CookieSessionsConfig{Key: key, Users: cmds.LoadUser, Secure: serveOpts.secureCookies})
+	// UI sign-ins are also kept with the API's (Store), so signing out
+	// ends them for good, and a password change or deactivation ends both.
+	sessions, err := web.NewCookieSessions(web.CookieSessionsConfig{Key: key, Users: cmds.LoadUser, Store: api, Secure: serveOpts.secureCookies})
 	if err != nil {
 		return nil, err
 	}

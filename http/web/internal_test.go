@@ -3,10 +3,12 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,6 +181,84 @@ func TestCookieSessions(t *testing.T) {
 	}
 	if _, err := NewCookieSessions(CookieSessionsConfig{Key: []byte("short")}); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// memStore is a SessionStore in memory.
+type memStore struct {
+	mu   sync.Mutex
+	open map[string]bool
+	n    int
+}
+
+func (m *memStore) OpenSession(_ context.Context, userID string, _ time.Time) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n++
+	id := fmt.Sprintf("s%d-%s", m.n, userID)
+	m.open[id] = true
+	return id, nil
+}
+
+func (m *memStore) SessionOpen(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.open[id], nil
+}
+
+func (m *memStore) EndSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.open, id)
+	return nil
+}
+
+// TestCookieSessionsWithStore: with a Store, signing out ends the sign-in
+// for every copy of its cookie, other sign-ins go on, and cookies made
+// without a Store are refused.
+func TestCookieSessionsWithStore(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	user := &domain.User{ID: "0195c5a0-0000-7000-8000-000000000001", Role: domain.RoleEditor, Status: domain.UserStatusActive, PasswordHash: "h1"}
+	load := func(context.Context, string) (*domain.User, error) { return user, nil }
+	store := &memStore{open: map[string]bool{}}
+	s, err := NewCookieSessions(CookieSessionsConfig{Key: key, Users: load, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(s *CookieSessions) *http.Cookie {
+		rec := httptest.NewRecorder()
+		if err := s.SignIn(rec, httptest.NewRequest(http.MethodPost, "/signin", nil), user); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Result().Cookies()[0]
+	}
+	with := func(ck *http.Cookie) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(ck)
+		return r
+	}
+	a, b := signIn(s), signIn(s)
+	if len(store.open) != 2 {
+		t.Fatalf("store holds %d sign-ins, want 2", len(store.open))
+	}
+	if _, ok := s.Actor(with(a)); !ok {
+		t.Fatal("fresh sign-in refused")
+	}
+	if err := s.SignOut(httptest.NewRecorder(), with(a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Actor(with(a)); ok {
+		t.Error("a copy of a signed-out cookie still works")
+	}
+	if _, ok := s.Actor(with(b)); !ok {
+		t.Error("another sign-in ended with the first")
+	}
+	plain, err := NewCookieSessions(CookieSessionsConfig{Key: key, Users: load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Actor(with(signIn(plain))); ok {
+		t.Error("a cookie without a store sign-in is accepted")
 	}
 }
 

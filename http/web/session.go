@@ -21,6 +21,21 @@ const SessionCookie = "palimpsest_web_session"
 // UserLoader loads a user's current state, e.g. (*commands.Handler).LoadUser.
 type UserLoader func(ctx context.Context, userID string) (*domain.User, error)
 
+// SessionStore keeps sign-ins on the server, so that ending one (signing
+// out, a password change, an admin's revocation) ends it even for a copy of
+// its cookie. (*httpapi.Server) implements it with the JSON API's sign-ins:
+// one revocation ends both kinds.
+type SessionStore interface {
+	// OpenSession records a sign-in of userID lasting until expires and
+	// returns its ID.
+	OpenSession(ctx context.Context, userID string, expires time.Time) (string, error)
+	// SessionOpen reports whether a sign-in is still open. It is called on
+	// every request: implementations cache it briefly.
+	SessionOpen(ctx context.Context, id string) (bool, error)
+	// EndSession ends a sign-in.
+	EndSession(ctx context.Context, id string) error
+}
+
 // CookieSessionsConfig configures CookieSessions.
 type CookieSessionsConfig struct {
 	// Key signs session cookies (HMAC-SHA256); at least 32 bytes. Required.
@@ -28,6 +43,11 @@ type CookieSessionsConfig struct {
 	// Users loads the signed-in user on each request, so a role change or
 	// deactivation takes effect at once. Required.
 	Users UserLoader
+	// Store, when set, keeps every sign-in on the server as well: signing
+	// out ends it for good. Without it a sign-out only drops this browser's
+	// cookie; a copy of the cookie works until it expires or the password
+	// changes.
+	Store SessionStore
 	// TTL is how long a sign-in lasts. Default 7 days.
 	TTL time.Duration
 	// Secure forces the Secure flag even without TLS.
@@ -55,8 +75,9 @@ func (c CookieSessionsConfig) Validate() error {
 }
 
 // CookieSessions keeps sign-ins in a signed, HttpOnly, SameSite=Lax cookie
-// holding the user ID, the password-hash fingerprint and the expiry. A
-// password change ends every other session of the user.
+// holding the user ID, the password-hash fingerprint, the expiry and, with
+// a Store, the sign-in's ID there. A password change ends every other
+// session of the user; with a Store, so does ending the sign-in there.
 type CookieSessions struct {
 	cfg CookieSessionsConfig
 }
@@ -99,31 +120,59 @@ func (s *CookieSessions) Actor(r *http.Request) (domain.Actor, bool) {
 
 // User returns the active user signed in on r, as loaded for this request.
 func (s *CookieSessions) User(r *http.Request) (*domain.User, bool) {
+	c, ok := s.cookie(r)
+	if !ok {
+		return nil, false
+	}
+	u, err := s.cfg.Users(r.Context(), c.userID)
+	if err != nil || !u.Active() || !hmac.Equal([]byte(c.fingerprint), []byte(s.fingerprint(u))) {
+		return nil, false
+	}
+	if s.cfg.Store != nil {
+		if open, err := s.cfg.Store.SessionOpen(r.Context(), c.storeID); err != nil || !open {
+			return nil, false
+		}
+	}
+	return u, true
+}
+
+// sessionCookie is what a session cookie says.
+type sessionCookie struct {
+	userID, fingerprint, storeID string
+}
+
+// cookie returns r's session cookie if it is authentic, unexpired and of
+// this configuration (with a Store ID exactly when there is a Store).
+func (s *CookieSessions) cookie(r *http.Request) (sessionCookie, bool) {
 	ck, err := r.Cookie(SessionCookie)
 	if err != nil {
-		return nil, false
+		return sessionCookie{}, false
 	}
 	payload, mac, ok := strings.Cut(ck.Value, ".")
 	if !ok || !hmac.Equal([]byte(mac), []byte(s.sign(payload))) {
-		return nil, false
+		return sessionCookie{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return nil, false
+		return sessionCookie{}, false
 	}
 	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 {
-		return nil, false
+	want := 3
+	if s.cfg.Store != nil {
+		want = 4
+	}
+	if len(parts) != want {
+		return sessionCookie{}, false
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || s.cfg.Now().Unix() > exp {
-		return nil, false
+		return sessionCookie{}, false
 	}
-	u, err := s.cfg.Users(r.Context(), parts[0])
-	if err != nil || !u.Active() || !hmac.Equal([]byte(parts[1]), []byte(s.fingerprint(u))) {
-		return nil, false
+	c := sessionCookie{userID: parts[0], fingerprint: parts[1]}
+	if len(parts) == 4 {
+		c.storeID = parts[3]
 	}
-	return u, true
+	return c, true
 }
 
 // SignIn sets the session cookie for user.
@@ -132,17 +181,31 @@ func (s *CookieSessions) SignIn(w http.ResponseWriter, r *http.Request, user *do
 		return errors.New("sign in: no user")
 	}
 	exp := s.cfg.Now().Add(s.cfg.TTL)
-	payload := base64.RawURLEncoding.EncodeToString([]byte(user.ID + "|" + s.fingerprint(user) + "|" + strconv.FormatInt(exp.Unix(), 10)))
+	value := user.ID + "|" + s.fingerprint(user) + "|" + strconv.FormatInt(exp.Unix(), 10)
+	if s.cfg.Store != nil {
+		id, err := s.cfg.Store.OpenSession(r.Context(), user.ID, exp)
+		if err != nil {
+			return fmt.Errorf("sign in: %w", err)
+		}
+		value += "|" + id
+	}
+	payload := base64.RawURLEncoding.EncodeToString([]byte(value))
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: payload + "." + s.sign(payload), Path: "/",
 		Expires: exp, MaxAge: int(s.cfg.TTL / time.Second), HttpOnly: true, Secure: s.cfg.Secure || r.TLS != nil,
 		SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
-// SignOut expires the session cookie.
+// SignOut ends r's sign-in in the Store, if any, and expires the session
+// cookie.
 func (s *CookieSessions) SignOut(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.cfg.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	if c, ok := s.cookie(r); ok && s.cfg.Store != nil {
+		if err := s.cfg.Store.EndSession(r.Context(), c.storeID); err != nil {
+			return fmt.Errorf("sign out: %w", err)
+		}
+	}
 	return nil
 }
 
