@@ -173,10 +173,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	// Through the UI, wired as cmd/cms wires it.
 	api := e.login("admin", "a brand new secret")
 	site := uiServerWith(t, e, nil, true)
-	c := newUIClient(t, site)
-	if st, _, body := c.post("/signin", url.Values{"login": {"admin"}, "password": {"a brand new secret"}, "next": {"/"}}); st != http.StatusSeeOther {
-		t.Fatalf("UI sign-in: %d %s", st, body)
-	}
+	c := newUIClient(t, site).signIn("admin", "a brand new secret")
 	if st, _, body := c.post("/profile/password", url.Values{"current_password": {"a brand new secret"}, "new_password": {"yet another secret"}}); st != http.StatusSeeOther {
 		t.Fatalf("UI password change: %d %s", st, body)
 	}
@@ -197,13 +194,7 @@ func TestUISignOutEndsCopiedCookies(t *testing.T) {
 	admin := e.register("admin")
 	u := e.register("writer")
 	site := uiServerWith(t, e, nil, true)
-	signedIn := func(login, password string) *uiClient {
-		c := newUIClient(t, site)
-		if st, _, body := c.post("/signin", url.Values{"login": {login}, "password": {password}, "next": {"/"}}); st != http.StatusSeeOther {
-			t.Fatalf("UI sign-in: %d %s", st, body)
-		}
-		return c
-	}
+	signedIn := func(login, password string) *uiClient { return newUIClient(t, site).signIn(login, password) }
 	c := signedIn("writer", testPassword)
 	thief := c.clone()
 	if st := thief.get("/profile"); st != http.StatusOK {

@@ -141,6 +141,15 @@ func (c *uiClient) post(path string, values url.Values) (int, http.Header, strin
 	return res.StatusCode, res.Header, string(b)
 }
 
+// signIn signs the browser in and returns it.
+func (c *uiClient) signIn(login, password string) *uiClient {
+	c.t.Helper()
+	if st, _, body := c.post("/signin", url.Values{"login": {login}, "password": {password}, "next": {"/"}}); st != http.StatusSeeOther {
+		c.t.Fatalf("UI sign-in as %s: %d %s", login, st, body)
+	}
+	return c
+}
+
 // get loads path and returns the status (redirects are not followed).
 func (c *uiClient) get(path string) int {
 	c.t.Helper()
