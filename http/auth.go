@@ -385,6 +385,9 @@ type shortCache[V any] struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[string]cached[V]
+	// forgets counts forget calls: a value loaded while one ran may
+	// predate the change and is not stored.
+	forgets uint64
 }
 
 type cached[V any] struct {
@@ -403,6 +406,7 @@ func (c *shortCache[V]) get(ctx context.Context, key string, load func(context.C
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.m[key]
+	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && now.Sub(e.at) < c.ttl {
 		return e.v, nil
@@ -412,11 +416,14 @@ func (c *shortCache[V]) get(ctx context.Context, key string, load func(context.C
 		return v, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets != forgets {
+		return v, nil
+	}
 	if len(c.m) >= maxCached {
 		clear(c.m)
 	}
 	c.m[key] = cached[V]{v: v, at: now}
-	c.mu.Unlock()
 	return v, nil
 }
 
@@ -424,6 +431,7 @@ func (c *shortCache[V]) get(ctx context.Context, key string, load func(context.C
 func (c *shortCache[V]) forget(key string) {
 	c.mu.Lock()
 	delete(c.m, key)
+	c.forgets++
 	c.mu.Unlock()
 }
 
@@ -431,5 +439,6 @@ func (c *shortCache[V]) forget(key string) {
 func (c *shortCache[V]) forgetAll() {
 	c.mu.Lock()
 	clear(c.m)
+	c.forgets++
 	c.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -344,4 +345,34 @@ func TestCookieSessionNeedsCSRF(t *testing.T) {
 	refCookie := refreshCookie + "=" + ref.Value + "; " + csrfCookie + "=" + csrf.Value
 	e.must(403, req{Method: "POST", Path: "/api/v1/auth/refresh", Header: map[string]string{"Cookie": refCookie}})
 	e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Header: map[string]string{"Cookie": refCookie, csrfHeader: s.CSRFToken}})
+}
+
+// TestShortCacheForgetDuringLoad: a value loaded while the entry was
+// forgotten may predate the change that made the node forget it, so it is
+// returned but not stored: the next get loads again.
+func TestShortCacheForgetDuringLoad(t *testing.T) {
+	now := time.Now()
+	c := newShortCache[int](time.Hour, func() time.Time { return now })
+	loads := 0
+	load := func(v int) func(context.Context, string) (int, error) {
+		return func(context.Context, string) (int, error) { loads++; return v, nil }
+	}
+	stale := func(context.Context, string) (int, error) {
+		loads++
+		c.forget("k") // the change commits and is forgotten while this load runs
+		return 1, nil
+	}
+	if v, _ := c.get(t.Context(), "k", stale); v != 1 {
+		t.Fatalf("first get = %d", v)
+	}
+	if v, _ := c.get(t.Context(), "k", load(2)); v != 2 || loads != 2 {
+		t.Fatalf("after a forget during the load: %d (loads %d), want a fresh 2", v, loads)
+	}
+	if v, _ := c.get(t.Context(), "k", load(3)); v != 2 || loads != 2 {
+		t.Fatalf("cached value: %d (loads %d), want 2 from the cache", v, loads)
+	}
+	c.forgetAll()
+	if v, _ := c.get(t.Context(), "k", load(4)); v != 4 {
+		t.Fatalf("after forgetAll: %d", v)
+	}
 }
