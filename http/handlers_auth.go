@@ -386,8 +386,8 @@ type passwordRequest struct {
 
 // putPassword changes the caller's password (PUT /api/v1/me/password) and
 // ends every other sign-in of the account (refresh and access tokens); the
-// caller's own goes on. Wrong
-// current passwords are rate limited per account and per IP, like sign-ins.
+// caller's own goes on. Wrong current passwords are rate limited per
+// account and per IP, like sign-ins.
 func (s *Server) putPassword(c *gin.Context) {
 	var req passwordRequest
 	if err := decodeJSON(c, &req, false); err != nil {
