@@ -3,6 +3,8 @@ package commands
 import (
 	"container/list"
 	"sync"
+
+	"github.com/palimpsest-cms/palimpsest/domain"
 )
 
 // cache is a bounded, least-recently-used map from stream name to a folded
@@ -10,11 +12,19 @@ import (
 // either catch the aggregate up with the events stored after its version, or
 // act on it only through an append at exactly its version, which the store
 // refuses if other processes appended meanwhile (see execPost).
+//
+// It holds at most max entries and, when it has a size function, at most
+// maxBytes of aggregates by that measure: a post keeps the content of every
+// revision, so a few long-edited posts can outweigh thousands of others.
+// The most recently used entry is kept even if it alone is over the budget.
 type cache[T any] struct {
-	mu    sync.Mutex
-	max   int // <= 0: disabled
-	order *list.List
-	items map[string]*list.Element
+	mu       sync.Mutex
+	max      int // <= 0: disabled
+	maxBytes int64
+	size     func(T) int64 // nil: no byte budget
+	bytes    int64         // sum of the entries' sizes
+	order    *list.List
+	items    map[string]*list.Element
 }
 
 // entry is one cached aggregate. Its mutex serializes commands on the stream
@@ -24,10 +34,20 @@ type entry[T any] struct {
 	mu     sync.Mutex
 	agg    T
 	loaded bool
+	size   int64 // as last accounted (release); guarded by the cache's mu
 }
 
 func newCache[T any](max int) *cache[T] {
 	return &cache[T]{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+// withByteBudget bounds the cache's aggregates to maxBytes as size measures
+// them (maxBytes <= 0: no budget).
+func (c *cache[T]) withByteBudget(maxBytes int64, size func(T) int64) *cache[T] {
+	if maxBytes > 0 {
+		c.maxBytes, c.size = maxBytes, size
+	}
+	return c
 }
 
 // acquire returns the entry for key, locked. The caller must unlock it.
@@ -46,14 +66,47 @@ func (c *cache[T]) acquire(key string) *entry[T] {
 		e = &entry[T]{key: key}
 		c.items[key] = c.order.PushFront(e)
 		for c.order.Len() > c.max {
-			old := c.order.Back()
-			c.order.Remove(old)
-			delete(c.items, old.Value.(*entry[T]).key)
+			c.evictOldest()
 		}
 	}
 	c.mu.Unlock()
 	e.mu.Lock()
 	return e
+}
+
+// evictOldest removes the least recently used entry. Caller holds c.mu.
+func (c *cache[T]) evictOldest() {
+	old := c.order.Back()
+	c.order.Remove(old)
+	e := old.Value.(*entry[T])
+	delete(c.items, e.key)
+	c.bytes -= e.size
+}
+
+// release unlocks e, which its holder may have changed, and accounts its
+// new size against the byte budget, evicting the least recently used
+// entries over it. Holders that may have changed e.agg release it instead
+// of unlocking it.
+func (c *cache[T]) release(e *entry[T]) {
+	if c.size == nil {
+		e.mu.Unlock()
+		return
+	}
+	var n int64
+	if e.loaded {
+		n = c.size(e.agg)
+	}
+	e.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[e.key]; !ok || el.Value.(*entry[T]) != e {
+		return // evicted or dropped meanwhile: no longer counted
+	}
+	c.bytes += n - e.size
+	e.size = n
+	for c.bytes > c.maxBytes && c.order.Len() > 1 {
+		c.evictOldest()
+	}
 }
 
 // offer caches agg, the state of stream key at a version known to be
@@ -66,7 +119,7 @@ func (c *cache[T]) offer(key string, agg T) {
 	if !e.loaded {
 		e.agg, e.loaded = agg, true
 	}
-	e.mu.Unlock()
+	c.release(e)
 }
 
 // drop forgets e (e.g. after a failed load left it inconsistent). A new
@@ -77,6 +130,7 @@ func (c *cache[T]) drop(e *entry[T]) {
 	if el, ok := c.items[e.key]; ok && el.Value.(*entry[T]) == e {
 		c.order.Remove(el)
 		delete(c.items, e.key)
+		c.bytes -= e.size
 	}
 }
 
@@ -85,4 +139,19 @@ func (c *cache[T]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()
+}
+
+// postBytes approximates the memory a cached post holds: the text of every
+// revision (Content shares the last one's) and a fixed allowance for the
+// rest of the aggregate and each revision's headers.
+func postBytes(p *domain.Post) int64 {
+	const fixed, perRevision, perTag = 1024, 96, 32
+	n := int64(fixed)
+	for _, r := range p.Revisions {
+		n += perRevision + int64(len(r.Title)+len(r.Excerpt)+len(r.Body))
+		for _, t := range r.Tags {
+			n += perTag + int64(len(t))
+		}
+	}
+	return n
 }

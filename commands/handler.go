@@ -27,6 +27,10 @@ import (
 // kept in memory when Config.CacheSize is 0.
 const DefaultCacheSize = 10_000
 
+// DefaultCacheBytes bounds the posts kept in memory (see postBytes) when
+// Config.CacheBytes is 0.
+const DefaultCacheBytes = 128 << 20
+
 // Config configures a Handler.
 type Config struct {
 	// Store is the event store. Required.
@@ -41,6 +45,10 @@ type Config struct {
 	// recently used ones are evicted); 0 means DefaultCacheSize, a negative
 	// value disables the cache.
 	CacheSize int
+	// CacheBytes bounds the memory of the cached posts, which keep the
+	// content of every revision (least recently used ones are evicted);
+	// 0 means DefaultCacheBytes, a negative value lifts the bound.
+	CacheBytes int64
 	// Media configures the media commands (media_config.go); its zero value
 	// makes them fail with KindUnavailable "media_unavailable".
 	Media MediaConfig
@@ -85,7 +93,11 @@ func New(cfg Config) (*Handler, error) {
 	if size == 0 {
 		size = DefaultCacheSize
 	}
-	h.posts = newCache[*domain.Post](size)
+	maxBytes := cfg.CacheBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	h.posts = newCache[*domain.Post](size).withByteBudget(maxBytes, postBytes)
 	h.users = newCache[*domain.User](size)
 	var err error
 	if h.media, err = newMediaDeps(cfg.Media); err != nil {

@@ -186,7 +186,7 @@ func (h *Handler) LoadPost(ctx context.Context, postID string) (*domain.Post, er
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.Unlock()
+	defer h.posts.release(e)
 	return e.agg.Clone(), nil
 }
 

@@ -49,7 +49,7 @@ func (h *Handler) execPost(ctx context.Context, m Meta, c postCommand) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	defer e.mu.Unlock()
+	defer h.posts.release(e)
 	if !caughtUp && c.beforeAppend == nil {
 		res, err := h.decidePost(ctx, m, e.agg, c, true)
 		if !errors.Is(err, errUnconfirmed) {

@@ -528,6 +528,56 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
+// TestCacheByteBudget: posts are evicted once their revisions' text passes
+// Config.CacheBytes, whatever their number, the accounting follows edits
+// and evictions exactly, and evicted posts still load and edit correctly.
+func TestCacheByteBudget(t *testing.T) {
+	ctx := context.Background()
+	store := storeKinds[0].open(t)
+	body := strings.Repeat("A paragraph of a long post. ", 400) // ~11 kB a revision
+	h, err := New(Config{Store: store, Hasher: NewArgon2idHasher(TestArgon2Params()), CacheBytes: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounted := func() (sum, want int64) {
+		h.posts.mu.Lock()
+		defer h.posts.mu.Unlock()
+		for el := h.posts.order.Front(); el != nil; el = el.Next() {
+			e := el.Value.(*entry[*domain.Post])
+			sum += e.size
+			want += postBytes(e.agg)
+		}
+		if sum != h.posts.bytes {
+			t.Fatalf("cache counts %d bytes, its entries %d", h.posts.bytes, sum)
+		}
+		return sum, want
+	}
+	var ids []string
+	for i := range 6 {
+		res := must(t)(h.DraftPost(ctx, meta(authorA), DraftPost{Title: fmt.Sprint("Heavy ", i), Body: body}))
+		ids = append(ids, res.ID)
+		for v := uint64(1); v < 4; v++ { // 4 revisions: ~45 kB
+			must(t)(h.EditPost(ctx, meta(authorA), EditPost{PostID: res.ID, ExpectedVersion: v, Body: ptr(fmt.Sprint(body, v))}))
+		}
+		if sum, want := accounted(); sum != want || sum > 100_000 && h.posts.len() > 1 {
+			t.Fatalf("after post %d: %d bytes accounted, %d held, %d posts", i, sum, want, h.posts.len())
+		}
+	}
+	if n := h.posts.len(); n < 1 || n > 2 {
+		t.Fatalf("cache holds %d posts of ~45 kB under a 100 kB budget", n)
+	}
+	for _, id := range ids { // evicted ones are loaded again, and edit at their version
+		p, err := h.LoadPost(ctx, id)
+		if err != nil || p.Version != 4 || len(p.Revisions) != 4 {
+			t.Fatalf("post %s: %v, version %d", id, err, p.Version)
+		}
+		must(t)(h.EditPost(ctx, meta(authorA), EditPost{PostID: id, ExpectedVersion: 4, Body: ptr("short now")}))
+	}
+	if sum, want := accounted(); sum != want || sum > 100_000 && h.posts.len() > 1 {
+		t.Fatalf("at the end: %d bytes accounted, %d held, %d posts", sum, want, h.posts.len())
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New without a store succeeded")
