@@ -22,8 +22,8 @@ const SessionCookie = "palimpsest_web_session"
 type UserLoader func(ctx context.Context, userID string) (*domain.User, error)
 
 // SessionStore keeps sign-ins on the server, so that ending one (signing
-// out, a password change, an admin's revocation) ends it even for a copy of
-// its cookie. (*httpapi.Server) implements it with the JSON API's sign-ins:
+// out, a password change, a deactivation) ends it even for a copy of its
+// cookie. (*httpapi.Server) implements it with the JSON API's sign-ins:
 // one revocation ends both kinds.
 type SessionStore interface {
 	// OpenSession records a sign-in of userID lasting until expires and
