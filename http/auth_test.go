@@ -376,3 +376,59 @@ func TestShortCacheForgetDuringLoad(t *testing.T) {
 		t.Fatalf("after forgetAll: %d", v)
 	}
 }
+
+// TestLogoutOthers: POST /api/v1/auth/logout-others ends every sign-in of
+// the account but the caller's: other API sessions (access and refresh
+// tokens) and web UI sign-ins; the caller's goes on.
+func TestLogoutOthers(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	me := e.register("admin")
+	other := e.login("admin", testPassword)
+	site := uiServerWith(t, e, nil, true)
+	browser := newUIClient(t, site).signIn("admin", testPassword)
+	e.must(204, req{Method: "POST", Path: "/api/v1/auth/logout-others", Token: me.Access})
+	e.must(200, req{Method: "GET", Path: "/api/v1/me", Token: me.Access})
+	e.must(200, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": me.Refresh}})
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Token: other.Access})
+	e.must(401, req{Method: "POST", Path: "/api/v1/auth/refresh", Body: map[string]any{"refresh_token": other.Refresh}})
+	if st := browser.get("/profile"); st != http.StatusSeeOther {
+		t.Fatalf("UI sign-in after logout-others: %d", st)
+	}
+	e.must(401, req{Method: "POST", Path: "/api/v1/auth/logout-others"})
+}
+
+// TestUISignOutEverywhereElse: the profile page's "sign out everywhere
+// else" ends the account's other sign-ins, UI and API, and keeps this
+// browser signed in. Without Config.EndSessions the UI offers no such
+// button and the route is not found.
+func TestUISignOutEverywhereElse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.register("admin")
+	api := e.login("admin", testPassword)
+	site := uiServerWith(t, e, nil, true)
+	here, there := newUIClient(t, site).signIn("admin", testPassword), newUIClient(t, site).signIn("admin", testPassword)
+	if !strings.Contains(here.body("/profile"), "Sign out everywhere else") {
+		t.Fatal("the profile page offers no way to end the other sessions")
+	}
+	st, h, _ := here.post("/profile/sessions", url.Values{})
+	if st != http.StatusSeeOther || h.Get("Location") != "/profile?msg=sessions" {
+		t.Fatalf("sign out everywhere else: %d %q", st, h.Get("Location"))
+	}
+	if st := here.get("/profile"); st != http.StatusOK {
+		t.Fatalf("this browser after signing out everywhere else: %d", st)
+	}
+	if st := there.get("/profile"); st != http.StatusSeeOther {
+		t.Fatalf("another browser: %d", st)
+	}
+	e.must(401, req{Method: "GET", Path: "/api/v1/me", Token: api.Access})
+
+	plain := newUIClient(t, uiServer(t, e, nil)).signIn("admin", testPassword)
+	if strings.Contains(plain.body("/profile"), "Sign out everywhere else") {
+		t.Fatal("the profile page offers a button that cannot work")
+	}
+	if st, _, body := plain.post("/profile/sessions", url.Values{}); st != http.StatusNotFound {
+		t.Fatalf("without EndSessions: %d %s", st, body)
+	}
+}

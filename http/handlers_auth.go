@@ -311,6 +311,23 @@ func (s *Server) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// logoutOthers ends every sign-in of the caller's account but the one of
+// the caller's token (POST /api/v1/auth/logout-others): their refresh and
+// access tokens, and web UI sign-ins kept by this server. A token issued
+// before tokens named their sign-in ends its own as well.
+func (s *Server) logoutOthers(c *gin.Context) {
+	if err := decodeJSON(c, &struct{}{}, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	a := authOf(c)
+	if err := s.EndUserSessions(c.Request.Context(), a.Actor.ID, a.Session); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
 // getMe returns the caller's account, read from its stream (GET /api/v1/me).
 func (s *Server) getMe(c *gin.Context) {
 	u, err := s.cfg.Commands.LoadUser(c.Request.Context(), actorOf(c).ID)

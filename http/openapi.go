@@ -59,6 +59,7 @@ var apiOps = []apiOp{
 	{Method: "POST", Path: "/api/v1/auth/login", Summary: "Sign in with email or username", Body: "LoginRequest", Status: 200, Schema: "Session", Errors: []int{400, 401, 415, 422, 429}},
 	{Method: "POST", Path: "/api/v1/auth/refresh", Summary: "Rotate a refresh token (body or refresh cookie + CSRF)", Body: "RefreshRequest", BodyOptional: true, Status: 200, Schema: "Session", Errors: []int{400, 401, 403, 415, 422}},
 	{Method: "POST", Path: "/api/v1/auth/logout", Summary: "End the session (sign-in) of a refresh token: its refresh and access tokens", Auth: "user", Body: "RefreshRequest", BodyOptional: true, Status: 204, Errors: []int{400, 401, 415, 422}},
+	{Method: "POST", Path: "/api/v1/auth/logout-others", Summary: "End every other session (sign-in) of the caller's account: their refresh and access tokens, and web UI sign-ins", Auth: "user", Status: 204, Errors: []int{400, 401, 415}},
 	{Method: "GET", Path: "/api/v1/me", Summary: "Own account", Auth: "user", Status: 200, Schema: "Me", Errors: []int{401}},
 	{Method: "PATCH", Path: "/api/v1/me", Summary: "Update own profile", Auth: "user", Body: "ProfileRequest", Status: 200, Schema: "UserChange", Errors: []int{400, 401, 415, 422}},
 	{Method: "PUT", Path: "/api/v1/me/avatar", Summary: "Upload own profile picture (multipart file; renditions at most 480×480)", Auth: "user", Body: "AvatarUpload", Upload: true, Status: 200, Schema: "AvatarChange", Errors: []int{400, 401, 403, 409, 413, 415, 422}},

@@ -162,6 +162,18 @@ func (c *uiClient) get(path string) int {
 	return res.StatusCode
 }
 
+// body loads path and returns the page.
+func (c *uiClient) body(path string) string {
+	c.t.Helper()
+	res, err := c.client.Get(c.base + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
 // clone returns another browser holding a copy of c's cookies.
 func (c *uiClient) clone() *uiClient {
 	d := newUIClient(c.t, c.base)

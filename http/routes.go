@@ -44,6 +44,7 @@ func (s *Server) routes() error {
 	v1.POST("/auth/login", s.login)
 	v1.POST("/auth/refresh", s.refresh)
 	v1.POST("/auth/logout", s.logout)
+	v1.POST("/auth/logout-others", signedIn, s.logoutOthers)
 
 	v1.GET("/me", signedIn, s.getMe)
 	v1.PATCH("/me", signedIn, s.patchMe)

@@ -188,9 +188,15 @@ func (ui *UI) signOut(c *gin.Context) {
 }
 
 func (ui *UI) profile(c *gin.Context) {
+	ui.render(c, http.StatusOK, "profile", ui.profilePage(c))
+}
+
+// profilePage is the profile page without messages.
+func (ui *UI) profilePage(c *gin.Context) *page {
 	p := ui.newPage(c, "Your profile")
 	p.Avatar = ui.avatarURL(c.Request.Context(), p.User)
-	ui.render(c, http.StatusOK, "profile", p)
+	p.Data["EndSessions"] = ui.cfg.EndSessions != nil
+	return p
 }
 
 func (ui *UI) saveProfile(c *gin.Context) {
@@ -234,22 +240,42 @@ func (ui *UI) changePassword(c *gin.Context) {
 		return
 	}
 	ui.limiter.PasswordCheckPassed(a.ID, ip)
-	if ui.cfg.EndSessions != nil {
-		if err := ui.cfg.EndSessions(c.Request.Context(), a.ID); err != nil {
-			ui.fail(c, err)
-			return
-		}
-	}
-	// The session is bound to the old password: renew it.
-	user, err := ui.cfg.Commands.LoadUser(c.Request.Context(), a.ID)
-	if err == nil {
-		err = ui.cfg.Sessions.SignIn(c.Writer, c.Request, user)
-	}
-	if err != nil {
+	// Other sign-ins end; this one is bound to the old password: renew it.
+	if err := ui.restartSessions(c, a.ID); err != nil {
 		ui.fail(c, err)
 		return
 	}
 	redirect(c, "/profile", "password")
+}
+
+// endOtherSessions ends every sign-in of the account but this browser's
+// (POST /profile/sessions; offered when Config.EndSessions is set).
+func (ui *UI) endOtherSessions(c *gin.Context) {
+	if ui.cfg.EndSessions == nil {
+		ui.NotFound(c)
+		return
+	}
+	if err := ui.restartSessions(c, actorOf(c).ID); err != nil {
+		ui.fail(c, err)
+		return
+	}
+	redirect(c, "/profile", "sessions")
+}
+
+// restartSessions ends every sign-in of userID kept outside the cookie
+// (Config.EndSessions, if set), then signs this browser in anew.
+func (ui *UI) restartSessions(c *gin.Context, userID string) error {
+	ctx := c.Request.Context()
+	if ui.cfg.EndSessions != nil {
+		if err := ui.cfg.EndSessions(ctx, userID); err != nil {
+			return err
+		}
+	}
+	user, err := ui.cfg.Commands.LoadUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return ui.cfg.Sessions.SignIn(c.Writer, c.Request, user)
 }
 
 // profileError re-renders the profile page with err's message or fails.
@@ -259,12 +285,11 @@ func (ui *UI) profileError(c *gin.Context, err error) {
 		ui.fail(c, err)
 		return
 	}
-	p := ui.newPage(c, "Your profile")
+	p := ui.profilePage(c)
 	p.Fields, _, _ = fieldErrors(err)
 	if domain.CodeOf(err) == commands.CodeWrongPassword && len(p.Fields) == 0 {
 		p.Fields = map[string][]string{"current_password": {"This is not your current password."}}
 	}
 	p.Error = msg
-	p.Avatar = ui.avatarURL(c.Request.Context(), p.User)
 	ui.render(c, statusOf(domain.KindOf(err)), "profile", p)
 }

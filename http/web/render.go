@@ -95,6 +95,7 @@ var flashes = map[string]string{
 	"reactivated": "Account reactivated.",
 	"welcome":     "Welcome! You are signed in.",
 	"signedout":   "You are signed out.",
+	"sessions":    "Every other sign-in of your account has ended.",
 	"nochanges":   "Nothing changed.",
 	"uploaded":    "Uploaded.",
 	"avatar":      "Profile picture updated.",

@@ -105,11 +105,13 @@ type Config struct {
 	// a limiter of its own with the default limits. Client IPs come from
 	// gin's Context.ClientIP: set the engine's trusted proxies.
 	Limiter *ratelimit.Limiter
-	// EndSessions, when set, ends every other sign-in of a user after the
-	// user changed their password here, e.g. the JSON API's sessions
-	// ((*httpapi.Server).EndUserSessions), as a password change through the
-	// API does. The UI's own cookie sessions need no help: they are bound
-	// to the password.
+	// EndSessions, when set, ends every sign-in of a user kept outside
+	// the UI's cookie (the JSON API's, and the UI's own when its sessions
+	// have a Store), e.g. with (*httpapi.Server).EndUserSessions. The UI
+	// calls it after a password change made here, as a password change
+	// through the API does, and for the profile page's "sign out
+	// everywhere else", which it offers only when this is set; either way
+	// it then signs the browser in again.
 	EndSessions func(ctx context.Context, userID string) error
 	// Generations tells the page caches when the read models may have
 	// changed (default: Waiter, when it implements readcache.Generationer
@@ -245,6 +247,7 @@ func (ui *UI) Register(r gin.IRouter) {
 	g.GET("/profile", ui.signedIn, ui.profile)
 	g.POST("/profile", ui.signedIn, ui.saveProfile)
 	g.POST("/profile/password", ui.signedIn, ui.changePassword)
+	g.POST("/profile/sessions", ui.signedIn, ui.endOtherSessions)
 	g.POST("/profile/avatar", ui.signedIn, ui.uploadAvatar)
 
 	desk := g.Group("/desk", ui.signedIn, ui.requireRole(canUseDesk))
