@@ -21,8 +21,8 @@ type cache[T any] struct {
 	mu       sync.Mutex
 	max      int // <= 0: disabled
 	maxBytes int64
-	size     func(T) int64 // nil: no byte budget
-	bytes    int64         // sum of the entries' sizes
+	size     sizeFunc[T] // nil: no byte budget
+	bytes    int64       // sum of the entries' accounted sizes
 	order    *list.List
 	items    map[string]*list.Element
 }
@@ -34,8 +34,20 @@ type entry[T any] struct {
 	mu     sync.Mutex
 	agg    T
 	loaded bool
-	size   int64 // as last accounted (release); guarded by the cache's mu
+	// bytes is agg's size with its first measured parts counted (see
+	// sizeFunc); guarded by mu, like agg.
+	bytes    int64
+	measured int
+	size     int64 // bytes as last accounted (release); guarded by the cache's mu
 }
+
+// sizeFunc measures an aggregate incrementally: the bytes of its parts from
+// the from-th on, and how many parts it has. Parts are only ever appended
+// while an entry lives (a failed command puts the aggregate back as it was,
+// a shorter prefix at worst), so each release measures only what the
+// command added, not the whole aggregate again: a post edited 10,000 times
+// costs no more to account than one edited once.
+type sizeFunc[T any] func(agg T, from int) (bytes int64, parts int)
 
 func newCache[T any](max int) *cache[T] {
 	return &cache[T]{max: max, order: list.New(), items: map[string]*list.Element{}}
@@ -43,7 +55,7 @@ func newCache[T any](max int) *cache[T] {
 
 // withByteBudget bounds the cache's aggregates to maxBytes as size measures
 // them (maxBytes <= 0: no budget).
-func (c *cache[T]) withByteBudget(maxBytes int64, size func(T) int64) *cache[T] {
+func (c *cache[T]) withByteBudget(maxBytes int64, size sizeFunc[T]) *cache[T] {
 	if maxBytes > 0 {
 		c.maxBytes, c.size = maxBytes, size
 	}
@@ -92,10 +104,15 @@ func (c *cache[T]) release(e *entry[T]) {
 		e.mu.Unlock()
 		return
 	}
-	var n int64
 	if e.loaded {
-		n = c.size(e.agg)
+		add, parts := c.size(e.agg, e.measured)
+		if parts < e.measured { // put back shorter than last measured: again, whole
+			add, parts = c.size(e.agg, 0)
+			e.bytes = 0
+		}
+		e.bytes, e.measured = e.bytes+add, parts
 	}
+	n := e.bytes
 	e.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,17 +158,24 @@ func (c *cache[T]) len() int {
 	return c.order.Len()
 }
 
-// postBytes approximates the memory a cached post holds: the text of every
-// revision (Content shares the last one's) and a fixed allowance for the
-// rest of the aggregate and each revision's headers.
-func postBytes(p *domain.Post) int64 {
+// postBytes approximates the memory a cached post holds, as a sizeFunc over
+// its revisions: the text of every revision (Content shares the last one's)
+// and a fixed allowance for the rest of the aggregate and each revision's
+// headers.
+func postBytes(p *domain.Post, from int) (int64, int) {
 	const fixed, perRevision, perTag = 1024, 96, 32
-	n := int64(fixed)
-	for _, r := range p.Revisions {
+	if from > len(p.Revisions) {
+		return 0, len(p.Revisions)
+	}
+	var n int64
+	if from == 0 {
+		n = fixed
+	}
+	for _, r := range p.Revisions[from:] {
 		n += perRevision + int64(len(r.Title)+len(r.Excerpt)+len(r.Body))
 		for _, t := range r.Tags {
 			n += perTag + int64(len(t))
 		}
 	}
-	return n
+	return n, len(p.Revisions)
 }

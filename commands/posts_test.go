@@ -545,7 +545,8 @@ func TestCacheByteBudget(t *testing.T) {
 		for el := h.posts.order.Front(); el != nil; el = el.Next() {
 			e := el.Value.(*entry[*domain.Post])
 			sum += e.size
-			want += postBytes(e.agg)
+			b, _ := postBytes(e.agg, 0)
+			want += b
 		}
 		if sum != h.posts.bytes {
 			t.Fatalf("cache counts %d bytes, its entries %d", h.posts.bytes, sum)
@@ -558,6 +559,10 @@ func TestCacheByteBudget(t *testing.T) {
 		ids = append(ids, res.ID)
 		for v := uint64(1); v < 4; v++ { // 4 revisions: ~45 kB
 			must(t)(h.EditPost(ctx, meta(authorA), EditPost{PostID: res.ID, ExpectedVersion: v, Body: ptr(fmt.Sprint(body, v))}))
+		}
+		// A refused edit puts the cached post back as it was.
+		if _, err := h.EditPost(ctx, meta(authorA), EditPost{PostID: res.ID, ExpectedVersion: 4, Title: ptr("")}); err == nil {
+			t.Fatal("an edit to an empty title was accepted")
 		}
 		if sum, want := accounted(); sum != want || sum > 100_000 && h.posts.len() > 1 {
 			t.Fatalf("after post %d: %d bytes accounted, %d held, %d posts", i, sum, want, h.posts.len())
